@@ -1,0 +1,171 @@
+//! Connecting to SQLite or PostgreSQL, and the few SQL spellings that differ between them.
+
+use crate::{Store, StoreError};
+use sqlx::any::AnyPoolOptions;
+use sqlx::Executor;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which SQL engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL connection settings, named after kong.conf's `pg_*` properties.
+#[derive(Clone)]
+pub struct PgConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    pub database: String,
+    pub schema: Option<String>,
+    pub ssl: bool,
+    pub ssl_verify: bool,
+    pub timeout_ms: u64,
+    /// Upper bound on connections this node opens (Kong opens one pool per worker and can exhaust
+    /// `max_connections`; we keep one bounded pool per node).
+    pub pool_size: u32,
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a store lives.
+#[derive(Debug, Clone)]
+pub enum DbConfig {
+    Sqlite { path: PathBuf },
+    Postgres(PgConfig),
+}
+
+impl PgConfig {
+    fn url(&self) -> String {
+        let enc = |s: &str| form_urlencode(s);
+        let auth = match &self.password {
+            Some(p) => format!("{}:{}", enc(&self.user), enc(p)),
+            None => enc(&self.user),
+        };
+        let sslmode = match (self.ssl, self.ssl_verify) {
+            (false, _) => "disable",
+            (true, false) => "require",
+            (true, true) => "verify-full",
+        };
+        format!("postgres://{auth}@{}:{}/{}?sslmode={sslmode}", self.host, self.port, enc(&self.database))
+    }
+}
+
+fn form_urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+impl Store {
+    /// Opens a pool. It does not migrate; callers check `migrations::state` first.
+    pub async fn open(config: &DbConfig, node_id: uuid::Uuid) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        match config {
+            DbConfig::Sqlite { path } => {
+                if let Some(dir) = path.parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+                    }
+                }
+                let url = format!("sqlite://{}?mode=rwc", path.display());
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?;
+                Ok(Store { pool, backend: Backend::Sqlite, node_id })
+            }
+            DbConfig::Postgres(pg) => {
+                let schema = pg.schema.clone().filter(|s| !s.is_empty());
+                let pool = AnyPoolOptions::new()
+                    .max_connections(pg.pool_size.max(1))
+                    .acquire_timeout(Duration::from_millis(pg.timeout_ms.max(100)))
+                    .after_connect(move |conn, _| {
+                        let schema = schema.clone();
+                        Box::pin(async move {
+                            if let Some(schema) = schema {
+                                let quoted = schema.replace('"', "\"\"");
+                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\"").as_str()).await?;
+                                conn.execute(format!("SET search_path TO \"{quoted}\"").as_str()).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&pg.url())
+                    .await?;
+                Ok(Store { pool, backend: Backend::Postgres, node_id })
+            }
+        }
+    }
+
+    /// Begins a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that a
+    /// transaction that reads before it writes cannot fail on a stale snapshot when another process wrote.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+}
+
+impl Backend {
+    /// A bound parameter holding a UUID.
+    pub(crate) fn uuid_param(self, n: usize) -> String {
+        match self {
+            Backend::Postgres => format!("${n}::uuid"),
+            Backend::Sqlite => format!("${n}"),
+        }
+    }
+
+    /// A bound parameter holding a JSON document.
+    pub(crate) fn json_param(self, n: usize) -> String {
+        match self {
+            Backend::Postgres => format!("${n}::jsonb"),
+            Backend::Sqlite => format!("${n}"),
+        }
+    }
+
+    /// Reads a UUID or JSON column as text.
+    pub(crate) fn text(self, column: &str) -> String {
+        match self {
+            Backend::Postgres => format!("{column}::text"),
+            Backend::Sqlite => column.to_string(),
+        }
+    }
+
+    /// `FOR UPDATE` where row locks exist; SQLite's write transaction already excludes other writers.
+    pub(crate) fn for_update(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Storage for Gatehouse: one trait-free `Store` over two SQL backends (embedded SQLite, PostgreSQL), versioned
+//! migrations, and the change log that every write appends to in its own transaction.
+//!
+//! Entities are stored one table per entity type. Columns that the database must enforce (primary key,
+//! unique fields, foreign keys, Kong's composite cache keys) are real columns; the full entity document is
+//! kept beside them as JSON so that rendering needs no per-entity mapping code.
+
+mod backend;
+mod certs;
+mod columns;
+mod crud;
+pub mod dao;
+mod error;
+pub mod migrations;
+mod page;
+mod tags;
+
+pub use backend::{Backend, DbConfig, PgConfig};
+pub use crud::Txn;
+pub use error::StoreError;
+pub use page::{Page, PageRequest, TagFilter};
+
+use sqlx::AnyPool;
+
+/// A connection pool to one database, shared by the Admin API and (later) the change follower.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    node_id: uuid::Uuid,
+}
+
+impl Store {
+    /// The backend in use, for the few places where behaviour differs (locking, SQL dialect).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The id this node writes into change events.
+    pub fn node_id(&self) -> uuid::Uuid {
+        self.node_id
+    }
+
+    /// Whether the database answers a trivial query, for `/status`.
+    pub async fn reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Closes the pool so that shutdown waits for in-flight queries instead of cutting them.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Seconds since the Unix epoch, as Kong's integer timestamps.
+pub fn now_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

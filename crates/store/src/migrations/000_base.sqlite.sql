@@ -1,0 +1,105 @@
+CREATE TABLE IF NOT EXISTS certificates (
+  id          TEXT PRIMARY KEY,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL,
+  entity      TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ca_certificates (
+  id           TEXT PRIMARY KEY,
+  created_at   BIGINT NOT NULL,
+  updated_at   BIGINT NOT NULL,
+  cert_digest  TEXT NOT NULL UNIQUE,
+  entity       TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS snis (
+  id              TEXT PRIMARY KEY,
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL,
+  name            TEXT NOT NULL UNIQUE,
+  certificate_id  TEXT NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+  entity          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS snis_certificate_id_idx ON snis (certificate_id);
+
+CREATE TABLE IF NOT EXISTS services (
+  id                     TEXT PRIMARY KEY,
+  created_at             BIGINT NOT NULL,
+  updated_at             BIGINT NOT NULL,
+  name                   TEXT UNIQUE,
+  client_certificate_id  TEXT REFERENCES certificates (id),
+  entity                 TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS routes (
+  id          TEXT PRIMARY KEY,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL,
+  name        TEXT UNIQUE,
+  service_id  TEXT REFERENCES services (id),
+  entity      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS routes_service_id_idx ON routes (service_id);
+
+CREATE TABLE IF NOT EXISTS consumers (
+  id          TEXT PRIMARY KEY,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL,
+  username    TEXT UNIQUE,
+  custom_id   TEXT UNIQUE,
+  entity      TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS upstreams (
+  id                     TEXT PRIMARY KEY,
+  created_at             BIGINT NOT NULL,
+  updated_at             BIGINT NOT NULL,
+  name                   TEXT NOT NULL UNIQUE,
+  client_certificate_id  TEXT REFERENCES certificates (id),
+  entity                 TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS targets (
+  id           TEXT PRIMARY KEY,
+  created_at   BIGINT NOT NULL,
+  updated_at   BIGINT NOT NULL,
+  upstream_id  TEXT NOT NULL REFERENCES upstreams (id) ON DELETE CASCADE,
+  target       TEXT NOT NULL,
+  cache_key    TEXT NOT NULL UNIQUE,
+  entity       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS targets_upstream_id_idx ON targets (upstream_id);
+
+CREATE TABLE IF NOT EXISTS plugins (
+  id             TEXT PRIMARY KEY,
+  created_at     BIGINT NOT NULL,
+  updated_at     BIGINT NOT NULL,
+  name           TEXT NOT NULL,
+  instance_name  TEXT UNIQUE,
+  cache_key      TEXT NOT NULL UNIQUE,
+  service_id     TEXT REFERENCES services (id) ON DELETE CASCADE,
+  route_id       TEXT REFERENCES routes (id) ON DELETE CASCADE,
+  consumer_id    TEXT REFERENCES consumers (id) ON DELETE CASCADE,
+  entity         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS plugins_service_id_idx ON plugins (service_id);
+CREATE INDEX IF NOT EXISTS plugins_route_id_idx ON plugins (route_id);
+CREATE INDEX IF NOT EXISTS plugins_consumer_id_idx ON plugins (consumer_id);
+
+CREATE TABLE IF NOT EXISTS tags (
+  entity_id    TEXT NOT NULL,
+  entity_name  TEXT NOT NULL,
+  tag          TEXT NOT NULL,
+  PRIMARY KEY (entity_id, tag)
+);
+CREATE INDEX IF NOT EXISTS tags_tag_idx ON tags (tag, entity_name);
+
+CREATE TABLE IF NOT EXISTS changes (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  entity_name  TEXT NOT NULL,
+  entity_id    TEXT NOT NULL,
+  op           TEXT NOT NULL,
+  node_id      TEXT,
+  created_at   BIGINT NOT NULL
+)
