@@ -1,0 +1,125 @@
+//! Gateway node processes for multi-node and CLI tests: each gets free ports and its own prefix, logs to a
+//! file the test can read, and is killed when dropped.
+
+use anyhow::Context as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// How to start a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Extra environment (`GATEHOUSE_*`), e.g. from `PgCluster::node_env`.
+    pub env: Vec<(String, String)>,
+    /// Extra command-line arguments after `start` (e.g. `--run-migrations`).
+    pub args: Vec<String>,
+}
+
+/// A running `gatehouse start` process.
+pub struct Node {
+    child: Option<Child>,
+    pub admin_port: u16,
+    pub status_port: u16,
+    pub prefix: crate::TempDir,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Spawns `binary start` without waiting for it to be ready.
+    pub fn spawn(binary: &Path, options: NodeOptions) -> anyhow::Result<Node> {
+        let prefix = crate::TempDir::new("node")?;
+        let admin_port = crate::free_port();
+        let status_port = crate::free_port();
+        let log = prefix.path.join("node.log");
+        let log_file = std::fs::File::create(&log)?;
+        let mut command = Command::new(binary);
+        command
+            .arg("start")
+            .args(&options.args)
+            .env("GATEHOUSE_PREFIX", &prefix.path)
+            .env("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env("GATEHOUSE_STATUS_LISTEN", format!("127.0.0.1:{status_port}"))
+            .env("GATEHOUSE_PROXY_LISTEN", "off")
+            .env("GATEHOUSE_LOG_LEVEL", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        for (k, v) in &options.env {
+            command.env(k, v);
+        }
+        let child = command.spawn().with_context(|| format!("spawning {}", binary.display()))?;
+        Ok(Node { child: Some(child), admin_port, status_port, prefix, log })
+    }
+
+    /// Spawns a node and waits until its Admin API answers.
+    pub async fn start(binary: &Path, options: NodeOptions) -> anyhow::Result<Node> {
+        let mut node = Node::spawn(binary, options)?;
+        node.wait_ready(Duration::from_secs(30)).await?;
+        Ok(node)
+    }
+
+    /// The Admin API base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// Everything the node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the Admin API accepts connections, failing early if the process exits.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let port = self.admin_port;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    anyhow::bail!("node exited with {status} before it was ready; log:\n{}", self.log());
+                }
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!("node not ready after {timeout:?}; log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the process to exit on its own and returns its exit code.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<Option<i32>> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    return Ok(status.code());
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!("node still running after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        if let Some(child) = &self.child {
+            let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+            anyhow::ensure!(status.success(), "kill -TERM failed");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
