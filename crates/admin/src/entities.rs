@@ -1,0 +1,405 @@
+//! Path dispatch and the generated entity endpoints (`kong/api/endpoints.lua`).
+
+use crate::body::{self, query_args};
+use crate::{info, reply, AdminState};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use gatehouse_model::schema::{Kind, Schema};
+use gatehouse_model::{schema_by_admin_name, schemas, ErrorCode, KongError};
+use gatehouse_store::{PageRequest, TagFilter};
+use serde_json::{json, Map, Value};
+
+/// Collections Kong does not expose at the top level (`/targets` lives under `/upstreams/{u}/targets`).
+const HIDDEN_COLLECTIONS: &[&str] = &["targets"];
+
+fn percent_decode(segment: &str) -> String {
+    let pairs = form_urlencoded::parse(segment.replace('+', "%2B").as_bytes()).map(|(k, _)| k.into_owned()).next();
+    pairs.unwrap_or_default()
+}
+
+/// Routes one request. Unknown paths are retried with and without a trailing slash, as Kong does.
+pub async fn dispatch(state: &AdminState, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path.as_str() };
+    let segments: Vec<String> = trimmed.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if request.method() == Method::OPTIONS {
+        return options(&segs);
+    }
+    if let Some(response) = info::route(state, &segs, request.method(), request.uri().query()).await {
+        return response;
+    }
+    match segs.as_slice() {
+        ["schemas", name, "validate"] => info::validate_schema(state, name, request).await,
+        [collection] => match collection_schema(collection) {
+            Some(schema) => collection_endpoint(state, schema, None, request).await,
+            None => reply::not_found(),
+        },
+        [collection, key] => match collection_schema(collection) {
+            Some(schema) => entity_endpoint(state, schema, key, None, request).await,
+            None => reply::not_found(),
+        },
+        [collection, key, sub] => {
+            let Some(schema) = collection_schema(collection) else { return reply::not_found() };
+            if let Some(field) = foreign_field(schema, sub) {
+                return foreign_endpoint(state, schema, key, field, request).await;
+            }
+            match nested_child(schema, sub) {
+                Some((child, field)) => {
+                    let Some(parent) = load_or_404(state, schema, key).await else { return reply::not_found() };
+                    let parent = match parent {
+                        Ok(p) => p,
+                        Err(r) => return r,
+                    };
+                    let scope = Scope { field, parent, prefix: format!("/{collection}/{key}/{sub}") };
+                    collection_endpoint(state, child, Some(scope), request).await
+                }
+                None => reply::not_found(),
+            }
+        }
+        [collection, key, sub, child_key] => {
+            let Some(schema) = collection_schema(collection) else { return reply::not_found() };
+            let Some((child, field)) = nested_child(schema, sub) else { return reply::not_found() };
+            let parent = match load_or_404(state, schema, key).await {
+                Some(Ok(p)) => p,
+                Some(Err(r)) => return r,
+                None => return reply::not_found(),
+            };
+            let scope = Scope { field, parent, prefix: String::new() };
+            entity_endpoint(state, child, child_key, Some(scope), request).await
+        }
+        _ => reply::not_found(),
+    }
+}
+
+fn collection_schema(name: &str) -> Option<&'static Schema> {
+    if HIDDEN_COLLECTIONS.contains(&name) {
+        return None;
+    }
+    schema_by_admin_name(name)
+}
+
+fn foreign_field(schema: &Schema, name: &str) -> Option<&'static str> {
+    if schema.name == "snis" && name == "certificate" {
+        return None;
+    }
+    schema.foreign_fields().find(|(f, _, _)| f.name == name).map(|(f, _, _)| f.name)
+}
+
+/// The child collection `sub` under `parent` and the child's field that points at the parent.
+fn nested_child(parent: &Schema, sub: &str) -> Option<(&'static Schema, &'static str)> {
+    schemas().iter().filter(|s| s.admin_name() == sub).find_map(|child| {
+        child.fields.iter().find_map(|f| match f.kind {
+            Kind::Foreign { reference, .. } if reference == parent.name => Some((child, f.name)),
+            _ => None,
+        })
+    })
+}
+
+/// A nested collection's parent: the child field to force and the loaded parent.
+struct Scope {
+    field: &'static str,
+    parent: Map<String, Value>,
+    prefix: String,
+}
+
+impl Scope {
+    fn parent_id(&self) -> String {
+        self.parent.get("id").and_then(Value::as_str).unwrap_or_default().to_string()
+    }
+    fn reference(&self) -> Value {
+        json!({ "id": self.parent_id() })
+    }
+    /// Whether `entity` belongs to this parent.
+    fn owns(&self, entity: &Map<String, Value>) -> bool {
+        entity.get(self.field).and_then(|v| v.get("id")).and_then(Value::as_str) == Some(&self.parent_id())
+    }
+}
+
+async fn load_or_404(state: &AdminState, schema: &Schema, key: &str) -> Option<Result<Map<String, Value>, Response>> {
+    match state.dao.select(schema, key).await {
+        Ok(Some(e)) => Some(Ok(e)),
+        Ok(None) => None,
+        Err(e) => Some(Err(reply::store_error(e))),
+    }
+}
+
+async fn collection_endpoint(
+    state: &AdminState,
+    schema: &'static Schema,
+    scope: Option<Scope>,
+    request: Request,
+) -> Response {
+    match *request.method() {
+        Method::GET | Method::HEAD => {
+            let query = query_args(request.uri().query());
+            list(state, schema, scope, &query).await
+        }
+        Method::POST => {
+            let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if let Some(scope) = &scope {
+                input.insert(scope.field.into(), scope.reference());
+            }
+            match state.dao.insert(schema, input).await {
+                Ok(entity) => reply::json(StatusCode::CREATED, Value::Object(entity)),
+                Err(e) => reply::store_error(e),
+            }
+        }
+        _ => reply::method_not_allowed(),
+    }
+}
+
+async fn list(
+    state: &AdminState,
+    schema: &'static Schema,
+    scope: Option<Scope>,
+    query: &Map<String, Value>,
+) -> Response {
+    let size_raw = query.get("size");
+    let size = match parse_size(size_raw) {
+        Ok(s) => s,
+        Err(e) => return reply::kong_error(&e),
+    };
+    let tags = match parse_tags(query.get("tags")) {
+        Ok(t) => t,
+        Err(e) => return reply::kong_error(&e),
+    };
+    if schema.name == "consumers" && scope.is_none() {
+        if let Some(Value::String(custom_id)) = query.get("custom_id") {
+            return match state.dao.store().get_by(schema, "custom_id", custom_id).await {
+                Ok(found) => {
+                    reply::json(StatusCode::OK, json!({ "data": found.into_iter().collect::<Vec<_>>(), "next": null }))
+                }
+                Err(e) => reply::store_error(e),
+            };
+        }
+    }
+    let offset = match query.get("offset") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let request = PageRequest {
+        size,
+        offset,
+        tags: tags.clone(),
+        parent: scope.as_ref().map(|s| (s.field.to_string(), s.parent_id())),
+    };
+    match state.dao.page(schema, &request).await {
+        Ok(page) => {
+            let mut body = Map::new();
+            body.insert("data".into(), Value::Array(page.data.into_iter().map(Value::Object).collect()));
+            match page.offset {
+                Some(token) => {
+                    let escaped: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
+                    let next = match &scope {
+                        Some(s) => format!("{}?offset={escaped}", s.prefix),
+                        None => {
+                            let mut next = format!("/{}?offset={escaped}", schema.admin_name());
+                            if let Some(Value::String(t)) = query.get("tags") {
+                                let t: String = form_urlencoded::byte_serialize(t.as_bytes()).collect();
+                                next += &format!("&tags={t}");
+                            }
+                            if let Some(raw) = size_raw.and_then(Value::as_str) {
+                                next += &format!("&size={raw}");
+                            }
+                            next
+                        }
+                    };
+                    body.insert("offset".into(), Value::from(token));
+                    body.insert("next".into(), Value::from(next));
+                }
+                None => {
+                    body.insert("next".into(), Value::Null);
+                }
+            }
+            reply::json(StatusCode::OK, Value::Object(body))
+        }
+        Err(e) => reply::store_error(e),
+    }
+}
+
+/// `?size=`: default 100, an integer from 1 to 1000.
+pub fn parse_size(raw: Option<&Value>) -> Result<usize, KongError> {
+    let Some(raw) = raw else { return Ok(100) };
+    let text = raw.as_str().unwrap_or_default();
+    let number: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| KongError::new(ErrorCode::InvalidSize, "size must be a number").with_fields(Value::Null))?;
+    if number.fract() != 0.0 || !(1.0..=1000.0).contains(&number) {
+        let message = "size must be an integer between 1 and 1000";
+        return Err(KongError::new(ErrorCode::InvalidSize, message).with_fields(Value::Null));
+    }
+    Ok(number as usize)
+}
+
+/// `?tags=a,b` (all) or `?tags=a/b` (any).
+pub fn parse_tags(raw: Option<&Value>) -> Result<Option<TagFilter>, KongError> {
+    let invalid = |why: &str| {
+        KongError::new(ErrorCode::InvalidOptions, format!("invalid option (tags: {why})"))
+            .with_fields(json!({ "tags": why }))
+    };
+    let text = match raw {
+        None => return Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::Array(items)) => match items.first().and_then(Value::as_str) {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => return Err(invalid("cannot be null")),
+        },
+        _ => return Err(invalid("cannot be null")),
+    };
+    let (filter, parts): (fn(Vec<String>) -> TagFilter, Vec<String>) = if text.contains('/') {
+        (TagFilter::Any, text.split('/').map(String::from).collect())
+    } else {
+        (TagFilter::All, text.split(',').map(String::from).collect())
+    };
+    if text.contains('/') && text.contains(',') {
+        return Err(invalid(&format!(
+            "invalid tag '{text}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+        )));
+    }
+    if parts.iter().any(String::is_empty) {
+        return Err(invalid("cannot be null"));
+    }
+    if parts.len() > 5 {
+        return Err(invalid("cannot query more than 5 tags"));
+    }
+    Ok(Some(filter(parts)))
+}
+
+async fn entity_endpoint(
+    state: &AdminState,
+    schema: &'static Schema,
+    key: &str,
+    scope: Option<Scope>,
+    request: Request,
+) -> Response {
+    let method = request.method().clone();
+    match method {
+        Method::GET | Method::HEAD => match state.dao.select(schema, key).await {
+            Ok(Some(e)) if scope.as_ref().is_none_or(|s| s.owns(&e)) => reply::json(StatusCode::OK, Value::Object(e)),
+            Ok(_) => reply::not_found(),
+            Err(e) => reply::store_error(e),
+        },
+        Method::PUT | Method::PATCH => {
+            let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            if let Some(scope) = &scope {
+                if method == Method::PATCH {
+                    match state.dao.select(schema, key).await {
+                        Ok(Some(e)) if scope.owns(&e) => {}
+                        Ok(_) => return reply::not_found(),
+                        Err(e) => return reply::store_error(e),
+                    }
+                    input.entry(scope.field).or_insert_with(|| scope.reference());
+                } else {
+                    input.insert(scope.field.into(), scope.reference());
+                }
+            }
+            let result = if method == Method::PUT {
+                state.dao.upsert(schema, key, input).await
+            } else {
+                state.dao.update(schema, key, input).await
+            };
+            match result {
+                Ok(entity) => reply::json(StatusCode::OK, Value::Object(entity)),
+                Err(e) => reply::store_error(e),
+            }
+        }
+        Method::DELETE => {
+            if let Some(scope) = &scope {
+                match state.dao.select(schema, key).await {
+                    Ok(Some(e)) if scope.owns(&e) => {}
+                    Ok(_) => return reply::not_found(),
+                    Err(e) => return reply::store_error(e),
+                }
+            }
+            match state.dao.delete(schema, key).await {
+                Ok(()) => reply::no_content(),
+                Err(e) => reply::store_error(e),
+            }
+        }
+        _ => reply::method_not_allowed(),
+    }
+}
+
+/// `/{entity}/{key}/{foreign field}`, e.g. `/routes/{r}/service`.
+async fn foreign_endpoint(
+    state: &AdminState,
+    schema: &'static Schema,
+    key: &str,
+    field: &'static str,
+    request: Request,
+) -> Response {
+    let Some((_, reference, _)) = schema.foreign_fields().find(|(f, _, _)| f.name == field) else {
+        return reply::not_found();
+    };
+    let Some(parent_schema) = gatehouse_model::schema_by_name(reference) else { return reply::not_found() };
+    let child = match load_or_404(state, schema, key).await {
+        Some(Ok(c)) => c,
+        Some(Err(r)) => return r,
+        None => return reply::not_found(),
+    };
+    let target_id = child.get(field).and_then(|v| v.get("id")).and_then(Value::as_str).map(String::from);
+    let method = request.method().clone();
+    match (method, target_id) {
+        (Method::GET | Method::HEAD, Some(id)) => match state.dao.select(parent_schema, &id).await {
+            Ok(Some(e)) => reply::json(StatusCode::OK, Value::Object(e)),
+            Ok(None) => reply::not_found(),
+            Err(e) => reply::store_error(e),
+        },
+        (Method::GET | Method::HEAD | Method::DELETE | Method::PATCH, None) => reply::not_found(),
+        (Method::DELETE, Some(_)) => reply::method_not_allowed(),
+        (m @ (Method::PUT | Method::PATCH), target) => {
+            let input = match body::read(request, Some(parent_schema), state.options.max_body_bytes).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            let result = match (m, target) {
+                (Method::PATCH, Some(id)) => state.dao.update(parent_schema, &id, input).await,
+                (_, Some(id)) => state.dao.upsert(parent_schema, &id, input).await,
+                (_, None) => {
+                    let new_id = uuid::Uuid::new_v4().to_string();
+                    match state.dao.upsert(parent_schema, &new_id, input).await {
+                        Ok(parent) => {
+                            let link = Map::from_iter([(field.to_string(), json!({ "id": new_id }))]);
+                            let child_id = child.get("id").and_then(Value::as_str).unwrap_or_default();
+                            state.dao.update(schema, child_id, link).await.map(|_| parent)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match result {
+                Ok(entity) => reply::json(StatusCode::OK, Value::Object(entity)),
+                Err(e) => reply::store_error(e),
+            }
+        }
+        _ => reply::method_not_allowed(),
+    }
+}
+
+/// Kong answers OPTIONS on every route with 204 and the allowed methods.
+fn options(segs: &[&str]) -> Response {
+    let methods = match segs.len() {
+        0 => "GET, HEAD, OPTIONS",
+        1 => "GET, HEAD, OPTIONS, POST",
+        _ => "DELETE, GET, HEAD, OPTIONS, PATCH, PUT",
+    };
+    let mut response = reply::no_content();
+    let headers = response.headers_mut();
+    if let Ok(v) = methods.parse() {
+        headers.insert("allow", v);
+    }
+    if let Ok(v) = methods.parse() {
+        headers.insert("access-control-allow-methods", v);
+    }
+    headers.insert("access-control-allow-headers", axum::http::HeaderValue::from_static("Content-Type"));
+    response
+}
