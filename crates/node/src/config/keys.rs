@@ -1,0 +1,154 @@
+//! The table of known properties: name, kind and default. Adding a property is one line in
+//! [`KEYS`] (plus, optionally, a typed field in `Config`).
+
+/// How the value of a property is parsed and validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Any string (kept as written, quotes included, like Kong).
+    Str,
+    /// `on`/`off`/`true`/`false`.
+    Bool,
+    /// Finite non-negative number; `positive` also rejects 0.
+    Number { positive: bool },
+    /// Integer in `min..=max`.
+    Int { min: u64, max: u64 },
+    /// nginx size: `512`, `8k`, `10m`, `1g`.
+    Size,
+    /// nginx `large_client_header_buffers` syntax: `<count> <size>`.
+    HeaderBuffers,
+    /// One of the listed words (exact match).
+    Enum(&'static [&'static str]),
+    /// Comma separated list of free strings.
+    List,
+    /// Comma separated listeners (`*_listen`).
+    Listen,
+    /// Comma separated plugin names, `bundled` keyword, or `off`.
+    Plugins,
+    /// Comma separated header tokens from the allowed set (case-insensitive), or `off`.
+    Headers(&'static [&'static str]),
+    /// Comma separated IPs / CIDR blocks / `unix:`.
+    TrustedIps,
+    /// A UUID.
+    Uuid,
+}
+
+/// One known property.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyDef {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// `None` = unset by default.
+    pub default: Option<&'static str>,
+}
+
+const fn k(name: &'static str, kind: Kind, default: Option<&'static str>) -> KeyDef {
+    KeyDef { name, kind, default }
+}
+
+const PORT: Kind = Kind::Int { min: 1, max: 65535 };
+const U32_POS: Kind = Kind::Int { min: 1, max: u32::MAX as u64 };
+const U32: Kind = Kind::Int { min: 0, max: u32::MAX as u64 };
+const U64: Kind = Kind::Int { min: 0, max: u64::MAX };
+const U64_POS: Kind = Kind::Int { min: 1, max: u64::MAX };
+const NUM: Kind = Kind::Number { positive: false };
+const NUM_POS: Kind = Kind::Number { positive: true };
+
+/// Accepted values of `database` (Gatehouse adds `sqlite`, its default).
+pub(crate) const DATABASES: &[&str] = &["sqlite", "postgres", "off"];
+/// Accepted values of `log_level`, most verbose first.
+pub(crate) const LOG_LEVELS: &[&str] = &["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"];
+/// Accepted values of `router_flavor`.
+pub(crate) const ROUTER_FLAVORS: &[&str] = &["traditional", "traditional_compatible", "expressions"];
+/// Accepted values of `error_default_type`.
+pub(crate) const ERROR_TYPES: &[&str] = &["application/json", "application/xml", "text/html", "text/plain"];
+/// Accepted entries of `headers` (Kong's `HEADER_KEY_TO_NAME`).
+pub(crate) const HEADER_TOKENS: &[&str] = &[
+    "server_tokens",
+    "latency_tokens",
+    "via",
+    "server",
+    "x-kong-proxy-latency",
+    "x-kong-response-latency",
+    "x-kong-admin-latency",
+    "x-kong-upstream-latency",
+    "x-kong-upstream-status",
+    "x-kong-request-id",
+];
+/// Accepted entries of `headers_upstream`.
+pub(crate) const UPSTREAM_HEADER_TOKENS: &[&str] = &["x-kong-request-id"];
+
+/// Every known property. Names are Kong's (`kong.conf`) where Kong has one.
+#[rustfmt::skip]
+pub(crate) const KEYS: &[KeyDef] = &[
+    k("database", Kind::Enum(DATABASES), Some("sqlite")),
+    k("prefix", Kind::Str, Some("./gatehouse")),
+    k("pg_host", Kind::Str, Some("127.0.0.1")),
+    k("pg_port", PORT, Some("5432")),
+    k("pg_user", Kind::Str, Some("kong")),
+    k("pg_password", Kind::Str, None),
+    k("pg_database", Kind::Str, Some("kong")),
+    k("pg_schema", Kind::Str, None),
+    k("pg_ssl", Kind::Bool, Some("off")),
+    k("pg_ssl_verify", Kind::Bool, Some("off")),
+    k("pg_timeout", U64_POS, Some("5000")),
+    k("pg_max_concurrent_queries", U64, Some("0")),
+    k("pg_pool_size", U32_POS, Some("10")),
+    k("pg_ro_host", Kind::Str, None),
+    k("pg_ro_port", PORT, None),
+    k("pg_ro_user", Kind::Str, None),
+    k("pg_ro_password", Kind::Str, None),
+    k("pg_ro_database", Kind::Str, None),
+    k("pg_ro_schema", Kind::Str, None),
+    k("pg_ro_ssl", Kind::Bool, None),
+    k("pg_ro_ssl_verify", Kind::Bool, None),
+    k("pg_ro_timeout", U64_POS, None),
+    k("pg_ro_max_concurrent_queries", U64, None),
+    k("pg_ro_pool_size", U32_POS, None),
+    k("proxy_listen", Kind::Listen, Some("0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384")),
+    k("admin_listen", Kind::Listen, Some("127.0.0.1:8001 reuseport backlog=16384, 127.0.0.1:8444 http2 ssl reuseport backlog=16384")),
+    k("status_listen", Kind::Listen, Some("127.0.0.1:8007 reuseport backlog=16384")),
+    k("log_level", Kind::Enum(LOG_LEVELS), Some("notice")),
+    k("db_update_frequency", NUM_POS, Some("5")),
+    k("db_update_propagation", NUM, Some("0")),
+    k("db_cache_ttl", NUM, Some("0")),
+    k("db_cache_neg_ttl", NUM, None),
+    k("db_resurrect_ttl", NUM, Some("30")),
+    k("plugins", Kind::Plugins, Some("bundled")),
+    k("trusted_ips", Kind::TrustedIps, None),
+    k("headers", Kind::Headers(HEADER_TOKENS), Some("server_tokens, latency_tokens, x-kong-request-id")),
+    k("headers_upstream", Kind::Headers(UPSTREAM_HEADER_TOKENS), Some("x-kong-request-id")),
+    k("router_flavor", Kind::Enum(ROUTER_FLAVORS), Some("traditional_compatible")),
+    k("client_max_body_size", Kind::Size, Some("0")),
+    k("client_body_buffer_size", Kind::Size, Some("8k")),
+    k("large_client_header_buffers", Kind::HeaderBuffers, Some("4 8k")),
+    k("nginx_admin_client_max_body_size", Kind::Size, Some("10m")),
+    k("mem_cache_size", Kind::Size, Some("128m")),
+    k("worker_state_update_frequency", NUM_POS, Some("5")),
+    k("real_ip_header", Kind::Str, Some("X-Real-IP")),
+    k("real_ip_recursive", Kind::Bool, Some("off")),
+    k("ssl_cert", Kind::List, None),
+    k("ssl_cert_key", Kind::List, None),
+    k("admin_ssl_cert", Kind::List, None),
+    k("admin_ssl_cert_key", Kind::List, None),
+    k("status_ssl_cert", Kind::List, None),
+    k("status_ssl_cert_key", Kind::List, None),
+    k("node_id", Kind::Uuid, None),
+    k("error_default_type", Kind::Enum(ERROR_TYPES), Some("text/plain")),
+    k("allow_debug_header", Kind::Bool, Some("off")),
+    k("upstream_keepalive_pool_size", U32, Some("512")),
+    k("upstream_keepalive_max_requests", U64, Some("10000")),
+    k("upstream_keepalive_idle_timeout", U64, Some("60")),
+    k("proxy_access_log", Kind::Str, Some("logs/access.log")),
+    k("proxy_error_log", Kind::Str, Some("logs/error.log")),
+    k("admin_access_log", Kind::Str, Some("logs/admin_access.log")),
+];
+
+/// Looks a property up by (normalised) name.
+pub(crate) fn lookup(name: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|def| def.name == name)
+}
+
+/// Whether the value of a property must never be shown (logs, `GET /`, `Debug`).
+pub fn is_secret(name: &str) -> bool {
+    name.contains("password") || name.ends_with("cert_key")
+}

@@ -1,0 +1,5 @@
+//! The gateway node: configuration, CLI commands and listeners, wired together by the `gatehouse` binary.
+
+pub mod config;
+pub mod database;
+pub mod serve;

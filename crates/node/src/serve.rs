@@ -1,0 +1,196 @@
+//! `gatehouse start`: opens the store, binds the listeners, serves until SIGTERM/SIGINT, then drains.
+
+use crate::config::{Config, Listener, LogLevel};
+use crate::database;
+use anyhow::Context as _;
+use gatehouse_admin::{AdminOptions, AdminState, Counters, NodeInfo};
+use gatehouse_store::dao::Dao;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Sets up logging at the configured `log_level` (`RUST_LOG` overrides it for debugging).
+pub fn init_logging(config: &Config) {
+    let level = match config.log_level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info | LogLevel::Notice => "info",
+        LogLevel::Warn => "warn",
+        _ => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn")));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
+}
+
+/// The bundled plugins the `plugins` property enables.
+fn enabled_plugins(config: &Config) -> Vec<String> {
+    let bundled: Vec<&str> = gatehouse_model::plugins::BUNDLED.iter().map(|p| p.name).collect();
+    config.plugins.resolve(&bundled)
+}
+
+/// Runs a node in the foreground until a shutdown signal, finishing in-flight requests before returning.
+pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
+    let node_id = config.node_id.unwrap_or_else(uuid::Uuid::new_v4);
+    let store = database::open_as(&config, node_id).await?;
+    database::ensure_schema(&store, &config, run_migrations).await?;
+    let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let state = Arc::new(AdminState {
+        dao: Dao::new(store.clone(), enabled_plugins(&config)),
+        info: NodeInfo {
+            node_id: node_id.to_string(),
+            hostname,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            configuration: config.to_sanitized_json(),
+        },
+        options: AdminOptions {
+            max_body_bytes: usize::try_from(config.nginx_admin_client_max_body_size).unwrap_or(usize::MAX),
+            latency_header: config.headers.enabled("x-kong-admin-latency"),
+            server_header: config.headers.enabled("server"),
+        },
+        counters: Arc::new(Counters::default()),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = Vec::new();
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.options.max_body_bytes);
+    let admin = gatehouse_admin::router(state.clone()).layer(body_limit);
+    let status = gatehouse_admin::status_router(state.clone());
+    for (kind, listeners, router) in [("admin", &config.admin_listen, admin), ("status", &config.status_listen, status)]
+    {
+        for listener in listeners {
+            if let Some(server) = bind(kind, listener, router.clone(), &state, stop_rx.clone()).await? {
+                servers.push(server);
+            }
+        }
+    }
+    for listener in &config.proxy_listen {
+        tracing::warn!(listener = %listener.text, "proxy listener not started: the proxy is not part of this build yet");
+    }
+    tracing::info!(%node_id, "gatehouse node started");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    for server in servers {
+        let _ = server.await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(
+    kind: &str,
+    listener: &Listener,
+    router: axum::Router,
+    state: &Arc<AdminState>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if listener.ssl {
+        tracing::warn!(listener = %listener.text, "{kind} listener not started: TLS listeners are not part of this build yet");
+        return Ok(None);
+    }
+    let address = listener.authority();
+    let socket = TcpListener::bind(&address).await.with_context(|| format!("cannot bind {kind} listener {address}"))?;
+    let local = socket.local_addr()?;
+    tracing::info!("{kind} listener started on http://{local}");
+    let counters = state.counters.clone();
+    let make_service = router.into_make_service();
+    let server =
+        axum::serve(CountingListener { inner: socket, counters }, make_service).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|v| *v).await;
+        });
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "listener failed");
+        }
+    })))
+}
+
+/// A TCP listener that counts accepted connections for `/status`.
+struct CountingListener {
+    inner: TcpListener,
+    counters: Arc<Counters>,
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((io, addr)) => {
+                    let _ = io.set_nodelay(true);
+                    self.counters.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                    return (io, addr);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `gatehouse health`: asks the node's status listener whether it is ready.
+pub async fn health(config: &Config) -> anyhow::Result<ExitCode> {
+    let Some(listener) = config.status_listen.iter().chain(config.admin_listen.iter()).find(|l| !l.ssl) else {
+        anyhow::bail!("no plain-HTTP status or admin listener configured to ask");
+    };
+    let address = listener.authority().replace("0.0.0.0", "127.0.0.1");
+    let path = if config.status_listen.iter().any(|l| l.text == listener.text) { "/status/ready" } else { "/status" };
+    let result = async {
+        let mut stream = tokio::net::TcpStream::connect(&address).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), result).await {
+        Ok(Ok(response)) if response.starts_with("HTTP/1.1 200") => {
+            println!("gatehouse......running");
+            println!();
+            println!("Gatehouse is healthy at {address}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Ok(response)) => {
+            let status = response.lines().next().unwrap_or_default().to_string();
+            eprintln!("Gatehouse at {address} is not ready: {status}");
+            Ok(ExitCode::FAILURE)
+        }
+        _ => {
+            eprintln!("Gatehouse is not running at {address}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
