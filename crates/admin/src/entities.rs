@@ -252,11 +252,8 @@ pub fn parse_tags(raw: Option<&Value>) -> Result<Option<TagFilter>, KongError> {
         },
         _ => return Err(invalid("cannot be null")),
     };
-    let (filter, parts): (fn(Vec<String>) -> TagFilter, Vec<String>) = if text.contains('/') {
-        (TagFilter::Any, text.split('/').map(String::from).collect())
-    } else {
-        (TagFilter::All, text.split(',').map(String::from).collect())
-    };
+    let any = text.contains('/');
+    let parts: Vec<String> = text.split(if any { '/' } else { ',' }).map(String::from).collect();
     if text.contains('/') && text.contains(',') {
         return Err(invalid(&format!(
             "invalid tag '{text}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
@@ -268,7 +265,7 @@ pub fn parse_tags(raw: Option<&Value>) -> Result<Option<TagFilter>, KongError> {
     if parts.len() > 5 {
         return Err(invalid("cannot query more than 5 tags"));
     }
-    Ok(Some(filter(parts)))
+    Ok(Some(if any { TagFilter::Any(parts) } else { TagFilter::All(parts) }))
 }
 
 async fn entity_endpoint(

@@ -130,7 +130,7 @@ fn endpoints() -> Response {
             }
         }
     }
-    paths.sort_by(|a, b| a.replace('/', "\u{0}").cmp(&b.replace('/', "\u{0}")));
+    paths.sort_by_key(|p| p.replace('/', "\u{0}"));
     paths.dedup();
     reply::json(StatusCode::OK, json!({ "data": paths }))
 }

@@ -103,7 +103,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => {
             let Some(file) = file else { bail!("usage: gatehouse check <file>") };
             match Config::load(Some(&file), &environment()) {
-                Ok(_) => {
+                Ok(config) => {
+                    for warning in &config.warnings {
+                        eprintln!("warning: {}: {}", warning.location, warning.message);
+                    }
                     println!("configuration at {} is valid", file.display());
                     Ok(ExitCode::SUCCESS)
                 }
@@ -116,6 +119,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Start { conf, run_migrations } => {
             let config = load_config(conf.as_deref())?;
             serve::init_logging(&config);
+            for warning in &config.warnings {
+                tracing::warn!("{}: {}", warning.location, warning.message);
+            }
             runtime()?.block_on(serve::start(config, run_migrations))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use super::error::{ConfigErrors, ConfigIssue};
-use super::keys::{lookup, KEYS};
+use super::keys::{is_kong_only, lookup, KEYS};
 use super::listener::Listener;
 use super::settings::{Database, HeaderSet, LogLevel, PgSettings, PluginsSetting, RouterFlavor};
 use super::size::HeaderBuffers;
@@ -61,6 +61,7 @@ pub(crate) fn build(
     source: Option<PathBuf>,
 ) -> Result<Config, ConfigErrors> {
     let mut issues: Vec<((u8, usize), ConfigIssue)> = Vec::new();
+    let mut warnings: Vec<ConfigIssue> = Vec::new();
     let file_name = file.as_ref().map_or("", |f| f.origin).to_string();
 
     // 1. defaults
@@ -78,7 +79,17 @@ pub(crate) fn build(
         let mut seen: HashMap<&'static str, usize> = HashMap::new();
         for line in lines {
             let Some(def) = lookup(&line.key) else {
-                problems.push((line.line, format!("unknown property '{}'", line.written_key)));
+                if is_kong_only(&line.key) {
+                    warnings.push(ConfigIssue::new(
+                        format!("{}:{}", file.origin, line.line),
+                        format!(
+                            "property '{}' is a Kong setting with no effect in Gatehouse; ignored",
+                            line.written_key
+                        ),
+                    ));
+                } else {
+                    problems.push((line.line, format!("unknown property '{}'", line.written_key)));
+                }
                 continue;
             };
             if let Some(first) = seen.insert(def.name, line.line) {
@@ -155,7 +166,9 @@ pub(crate) fn build(
         issues.sort_by_key(|(rank, _)| *rank);
         return Err(ConfigErrors(issues.into_iter().map(|(_, i)| i).collect()));
     }
-    Ok(typed(values, source))
+    let mut config = typed(values, source);
+    config.warnings = warnings;
+    Ok(config)
 }
 
 /// Typed accessors over the parsed values. Every key with a default is present (defaults are
@@ -263,6 +276,7 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         _ => None,
     };
     Config {
+        warnings: Vec::new(),
         database: Database::from_word(&word("database")).unwrap_or_default(),
         prefix: PathBuf::from(word("prefix")),
         pg,

@@ -143,9 +143,140 @@ pub(crate) const KEYS: &[KeyDef] = &[
     k("admin_access_log", Kind::Str, Some("logs/admin_access.log")),
 ];
 
-/// Looks a property up by (normalised) name.
+/// Kong's names for properties Gatehouse calls by the nginx directive they set.
+const ALIASES: &[(&str, &str)] = &[
+    ("nginx_http_client_max_body_size", "client_max_body_size"),
+    ("nginx_http_client_body_buffer_size", "client_body_buffer_size"),
+    ("nginx_http_large_client_header_buffers", "large_client_header_buffers"),
+    ("nginx_proxy_large_client_header_buffers", "large_client_header_buffers"),
+    ("nginx_proxy_real_ip_header", "real_ip_header"),
+    ("nginx_proxy_real_ip_recursive", "real_ip_recursive"),
+];
+
+/// Kong 3.9 properties (`kong/templates/kong_defaults.lua`) that configure parts Gatehouse does not have
+/// (nginx workers, DNS client internals, Lua, hybrid mode, wasm, ...). A kong.conf that sets them must
+/// still load, so they are accepted with a warning instead of being reported as unknown.
+const KONG_ONLY: &[&str] = &[
+    "proxy_stream_access_log",
+    "proxy_stream_error_log",
+    "admin_error_log",
+    "admin_gui_access_log",
+    "admin_gui_error_log",
+    "status_access_log",
+    "status_error_log",
+    "vaults",
+    "port_maps",
+    "host_ports",
+    "anonymous_reports",
+    "proxy_server",
+    "proxy_server_ssl_verify",
+    "error_template_html",
+    "error_template_json",
+    "error_template_xml",
+    "error_template_plain",
+    "stream_listen",
+    "admin_gui_listen",
+    "cluster_listen",
+    "cluster_control_plane",
+    "cluster_cert",
+    "cluster_cert_key",
+    "cluster_mtls",
+    "cluster_ca_cert",
+    "cluster_server_name",
+    "cluster_data_plane_purge_delay",
+    "cluster_ocsp",
+    "cluster_max_payload",
+    "cluster_use_proxy",
+    "cluster_dp_labels",
+    "cluster_rpc",
+    "cluster_incremental_sync",
+    "cluster_cjson",
+    "lmdb_environment_path",
+    "lmdb_map_size",
+    "worker_events_max_payload",
+    "client_ssl",
+    "client_ssl_cert",
+    "client_ssl_cert_key",
+    "ssl_cipher_suite",
+    "ssl_ciphers",
+    "ssl_protocols",
+    "ssl_prefer_server_ciphers",
+    "ssl_dhparam",
+    "ssl_session_tickets",
+    "ssl_session_timeout",
+    "ssl_session_cache_size",
+    "admin_gui_ssl_cert",
+    "admin_gui_ssl_cert_key",
+    "pg_semaphore_timeout",
+    "pg_keepalive_timeout",
+    "pg_backlog",
+    "_debug_pg_ttl_cleanup_interval",
+    "pg_ro_semaphore_timeout",
+    "pg_ro_keepalive_timeout",
+    "pg_ro_backlog",
+    "declarative_config",
+    "declarative_config_string",
+    "db_cache_warmup_entities",
+    "dns_resolver",
+    "dns_hostsfile",
+    "dns_order",
+    "dns_valid_ttl",
+    "dns_stale_ttl",
+    "dns_cache_size",
+    "dns_not_found_ttl",
+    "dns_error_ttl",
+    "dns_no_sync",
+    "new_dns_client",
+    "resolver_address",
+    "resolver_hosts_file",
+    "resolver_family",
+    "resolver_valid_ttl",
+    "resolver_stale_ttl",
+    "resolver_lru_cache_size",
+    "resolver_mem_cache_size",
+    "resolver_error_ttl",
+    "dedicated_config_processing",
+    "worker_consistency",
+    "lua_socket_pool_size",
+    "lua_ssl_trusted_certificate",
+    "lua_ssl_verify_depth",
+    "lua_ssl_protocols",
+    "lua_package_path",
+    "lua_package_cpath",
+    "lua_max_req_headers",
+    "lua_max_resp_headers",
+    "lua_max_uri_args",
+    "lua_max_post_args",
+    "role",
+    "kic",
+    "untrusted_lua",
+    "admin_gui_path",
+    "admin_gui_api_url",
+    "admin_gui_url",
+    "opentelemetry_tracing",
+    "opentelemetry_tracing_sampling_rate",
+    "tracing_instrumentations",
+    "tracing_sampling_rate",
+    "wasm",
+    "wasm_filters_path",
+    "wasm_dynamic_module",
+    "wasm_filters",
+    "request_debug",
+    "request_debug_token",
+];
+
+/// Prefixes under which Kong accepts any property (injected nginx directives, plugin servers, vaults).
+const KONG_ONLY_PREFIXES: &[&str] = &["nginx_", "pluginserver_", "vault_"];
+
+/// Looks a property up by (normalised) name, accepting Kong's aliases.
 pub(crate) fn lookup(name: &str) -> Option<&'static KeyDef> {
+    let name = ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, target)| target);
     KEYS.iter().find(|def| def.name == name)
+}
+
+/// Whether `name` is a Kong property without an effect in Gatehouse (accepted with a warning).
+pub(crate) fn is_kong_only(name: &str) -> bool {
+    KONG_ONLY.contains(&name) || KONG_ONLY_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// Whether the value of a property must never be shown (logs, `GET /`, `Debug`).

@@ -56,6 +56,8 @@ pub const SQLITE_FILE: &str = "gatehouse.db";
 pub struct Config {
     /// The file the configuration was read from (`None`: defaults and environment only).
     pub source: Option<PathBuf>,
+    /// Kong properties that were accepted but have no effect here, with where they were set.
+    pub warnings: Vec<ConfigIssue>,
     pub database: Database,
     /// `prefix`: working directory of the node (default `./gatehouse`).
     pub prefix: PathBuf,

@@ -383,3 +383,16 @@ fn secret_names() {
         assert!(!is_secret(name), "{name}");
     }
 }
+
+#[test]
+fn kong_only_properties_load_with_a_warning_and_aliases_apply() {
+    let text =
+        "nginx_worker_processes = 4\nlua_ssl_trusted_certificate = system\nnginx_http_client_max_body_size = 2m\n";
+    let config = Config::from_str(text, "kong.conf", &HashMap::new()).expect("a Kong file loads");
+    assert_eq!(config.client_max_body_size, 2 * 1024 * 1024);
+    let warned: Vec<&str> = config.warnings.iter().map(|w| w.location.as_str()).collect();
+    assert_eq!(warned, vec!["kong.conf:1", "kong.conf:2"]);
+    assert!(config.warnings[0].message.contains("nginx_worker_processes"));
+    let typo = Config::from_str("pg_hots = db\n", "kong.conf", &HashMap::new()).unwrap_err();
+    assert_eq!(typo.to_string(), "kong.conf:1: unknown property 'pg_hots'");
+}

@@ -1,0 +1,72 @@
+//! Several real node processes on one throwaway PostgreSQL cluster.
+
+use gatehouse_testkit::{Node, NodeOptions, PgCluster};
+use std::path::Path;
+use std::time::Duration;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+fn options(cluster: &PgCluster, database: &str, run_migrations: bool) -> NodeOptions {
+    let args = if run_migrations { vec!["--run-migrations".to_string()] } else { vec![] };
+    NodeOptions { env: cluster.node_env(database), args }
+}
+
+#[tokio::test]
+async fn refuses_to_start_on_an_unmigrated_database() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("refuse").expect("db");
+    let mut node = Node::spawn(binary(), options(cluster, &db, false)).expect("spawn");
+    let code = node.wait_exit(Duration::from_secs(20)).await.expect("the node exits");
+    assert_ne!(code, Some(0));
+    let log = node.log();
+    assert!(log.contains("gatehouse migrations bootstrap"), "the message names the command: {log}");
+    assert!(log.contains("--run-migrations"), "{log}");
+}
+
+#[tokio::test]
+async fn concurrent_starts_migrate_exactly_once() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("race_migrate").expect("db");
+    let mut a = Node::spawn(binary(), options(cluster, &db, true)).expect("spawn a");
+    let mut b = Node::spawn(binary(), options(cluster, &db, true)).expect("spawn b");
+    a.wait_ready(Duration::from_secs(30)).await.expect("a comes up");
+    b.wait_ready(Duration::from_secs(30)).await.expect("b comes up");
+    let migrated = [&a, &b].iter().filter(|n| n.log().contains("migrations executed")).count();
+    let waited = [&a, &b].iter().filter(|n| n.log().contains("migrated by another node")).count();
+    assert_eq!((migrated, waited), (1, 1), "a:\n{}\nb:\n{}", a.log(), b.log());
+    for node in [&a, &b] {
+        let reply = reqwest::get(format!("{}/services", node.admin_url())).await.expect("get");
+        assert_eq!(reply.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_racing_on_one_name_get_one_201_and_one_409() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("race_unique").expect("db");
+    let a = Node::start(binary(), options(cluster, &db, true)).await.expect("a");
+    let b = Node::start(binary(), options(cluster, &db, true)).await.expect("b");
+    let client = reqwest::Client::new();
+    for round in 0..20 {
+        let name = format!("svc-{round}");
+        let body = serde_json::json!({"name": name, "host": "example.test"});
+        let (ra, rb) = tokio::join!(
+            client.post(format!("{}/services", a.admin_url())).json(&body).send(),
+            client.post(format!("{}/services", b.admin_url())).json(&body).send(),
+        );
+        let mut statuses = [ra.expect("a").status().as_u16(), rb.expect("b").status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+    }
+    let listed: serde_json::Value = client
+        .get(format!("{}/services?size=1000", b.admin_url()))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(20));
+}
