@@ -12,9 +12,6 @@ pub fn decode_pairs(pairs: Vec<(String, String)>, allow_map_keys: bool) -> Map<S
     for (raw_name, value) in pairs {
         let name = raw_name.replace("%5B", "[").replace("%5b", "[").replace("%5D", "]").replace("%5d", "]");
         let segments = split_segments(&name);
-        if segments.is_empty() {
-            continue;
-        }
         insert_path(&mut out, &segments, Value::String(value), allow_map_keys, &name);
     }
     out
@@ -83,81 +80,58 @@ fn insert_path(out: &mut Map<String, Value>, segments: &[String], value: Value, 
         match parse_segment(segment, allow_map_keys) {
             Some(s) => steps.extend(s),
             None => {
-                merge_into(out, raw.to_string(), value);
-                return;
+                steps = vec![Step::Key(raw.to_string())];
+                break;
             }
         }
     }
     let Some(Step::Key(first)) = steps.first() else { return };
-    let first = first.clone();
-    let nested = build(&steps[1..], value);
-    merge_into(out, first, nested);
+    let slot = out.entry(first.clone()).or_insert(Value::Null);
+    place(slot, &steps[1..], value);
 }
 
-fn build(steps: &[Step], value: Value) -> Value {
-    match steps.first() {
-        None => value,
-        Some(Step::Key(k)) => {
-            let mut m = Map::new();
-            m.insert(k.clone(), build(&steps[1..], value));
-            Value::Object(m)
-        }
-        Some(Step::Append) => Value::Array(vec![build(&steps[1..], value)]),
-        Some(Step::Index(n)) => {
-            let mut items = vec![Value::Null; n - 1];
-            items.push(build(&steps[1..], value));
-            Value::Array(items)
-        }
-    }
-}
-
-/// Deep-merges a decoded piece: objects merge by key, arrays merge by position (nulls are holes), and a
-/// repeated scalar name collects into an array, as Kong's `combine`.
-fn merge_into(out: &mut Map<String, Value>, key: String, piece: Value) {
-    match out.remove(&key) {
-        None => {
-            out.insert(key, piece);
-        }
-        Some(existing) => {
-            out.insert(key, merge_values(existing, piece));
-        }
-    }
-}
-
-fn merge_values(existing: Value, piece: Value) -> Value {
-    match (existing, piece) {
-        (Value::Object(mut a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge_into(&mut a, k, v);
+/// Puts `value` at `steps` below `slot`: objects by key, `[]` appends, `[n]` fills position n (shifting an
+/// occupied one, as Lua's `table.insert`), and a repeated plain name collects its values into an array.
+fn place(slot: &mut Value, steps: &[Step], value: Value) {
+    let Some(step) = steps.first() else {
+        match slot {
+            Value::Null => *slot = value,
+            Value::Array(items) => items.push(value),
+            _ => {
+                let old = slot.take();
+                *slot = Value::Array(vec![old, value]);
             }
-            Value::Object(a)
         }
-        (Value::Array(mut a), Value::Array(b)) => {
-            let appended = b.iter().all(|v| !v.is_null()) && b.len() == 1;
-            if appended {
-                a.extend(b);
-            } else {
-                for (i, v) in b.into_iter().enumerate() {
-                    if v.is_null() {
-                        continue;
-                    }
-                    if i < a.len() && a[i].is_null() {
-                        a[i] = v;
-                    } else if i < a.len() {
-                        a.insert(i, v);
-                    } else {
-                        a.resize(i, Value::Null);
-                        a.push(v);
-                    }
-                }
+        return;
+    };
+    match step {
+        Step::Key(k) => {
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
             }
-            Value::Array(a)
+            if let Value::Object(m) = slot {
+                place(m.entry(k.clone()).or_insert(Value::Null), &steps[1..], value);
+            }
         }
-        (Value::Array(mut a), scalar) => {
-            a.push(scalar);
-            Value::Array(a)
+        Step::Append | Step::Index(_) => {
+            if !slot.is_array() {
+                *slot = match slot.take() {
+                    Value::Null => Value::Array(Vec::new()),
+                    other => Value::Array(vec![other]),
+                };
+            }
+            let Value::Array(items) = slot else { return };
+            let index = match step {
+                Step::Index(n) => n - 1,
+                _ => items.len(),
+            };
+            if index >= items.len() {
+                items.resize(index + 1, Value::Null);
+            } else if !items[index].is_null() && steps.len() == 1 {
+                items.insert(index, Value::Null);
+            }
+            place(&mut items[index], &steps[1..], value);
         }
-        (old, new) => Value::Array(vec![old, new]),
     }
 }
 

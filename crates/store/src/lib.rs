@@ -7,6 +7,7 @@
 
 mod backend;
 mod certs;
+mod changes;
 mod columns;
 mod crud;
 pub mod dao;
@@ -16,6 +17,7 @@ mod page;
 mod tags;
 
 pub use backend::{Backend, DbConfig, PgConfig};
+pub use changes::Change;
 pub use crud::Txn;
 pub use error::StoreError;
 pub use page::{Page, PageRequest, TagFilter};

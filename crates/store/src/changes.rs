@@ -1,0 +1,40 @@
+//! Reading the change log. Every write appends `(seq, entity, id, op)` in its own transaction; followers
+//! read events after the last sequence they applied.
+
+use crate::{Store, StoreError};
+use sqlx::Row;
+
+/// One committed change event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub entity_name: String,
+    pub entity_id: String,
+    /// `create`, `update` or `delete`.
+    pub op: String,
+    pub node_id: Option<String>,
+}
+
+impl Store {
+    /// Events with a sequence number above `after`, oldest first, at most `limit`.
+    pub async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let b = self.backend;
+        let sql = format!(
+            "SELECT seq, entity_name, {}, op, {} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            b.text("entity_id"),
+            b.text("node_id")
+        );
+        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: r.try_get(0)?,
+                    entity_name: r.try_get(1)?,
+                    entity_id: r.try_get(2)?,
+                    op: r.try_get(3)?,
+                    node_id: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+}
