@@ -190,9 +190,7 @@ async fn list(
     };
     match state.dao.page(schema, &request).await {
         Ok(page) => {
-            let mut body = Map::new();
-            body.insert("data".into(), Value::Array(page.data.into_iter().map(Value::Object).collect()));
-            match page.offset {
+            let (offset, next) = match page.offset {
                 Some(token) => {
                     let escaped: String = form_urlencoded::byte_serialize(token.as_bytes()).collect();
                     let next = match &scope {
@@ -209,17 +207,36 @@ async fn list(
                             next
                         }
                     };
-                    body.insert("offset".into(), Value::from(token));
-                    body.insert("next".into(), Value::from(next));
+                    (Some(token), Value::from(next))
                 }
-                None => {
-                    body.insert("next".into(), Value::Null);
-                }
-            }
-            reply::json(StatusCode::OK, Value::Object(body))
+                None => (None, Value::Null),
+            };
+            reply::json_text(StatusCode::OK, page_body(&page.data, offset.as_deref(), &next))
         }
         Err(e) => reply::store_error(e),
     }
+}
+
+/// `{"data":[...],"offset":...,"next":...}` around entity documents that are already JSON text.
+fn page_body(items: &[String], offset: Option<&str>, next: &Value) -> String {
+    let size: usize = items.iter().map(|i| i.len() + 1).sum();
+    let mut body = String::with_capacity(size + 128);
+    body.push_str("{\"data\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push(']');
+    if let Some(offset) = offset {
+        body.push_str(",\"offset\":");
+        body.push_str(&Value::from(offset).to_string());
+    }
+    body.push_str(",\"next\":");
+    body.push_str(&next.to_string());
+    body.push('}');
+    body
 }
 
 /// `?size=`: default 100, an integer from 1 to 1000.

@@ -7,7 +7,12 @@ use gatehouse_store::StoreError;
 use serde_json::{json, Value};
 
 pub fn json(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    json_text(status, body.to_string())
+}
+
+/// A response whose body is already serialised JSON.
+pub fn json_text(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=utf-8"));
     response
 }

@@ -118,3 +118,31 @@ async fn secrets_never_reach_logs_or_the_admin_api() {
     assert!(root.contains("\"pg_password\":\"******\""), "{root}");
     assert!(!node.log().contains("hunter2-secret"));
 }
+
+#[tokio::test]
+async fn health_reports_a_running_node_and_a_missing_one() {
+    let node = Node::start(binary(), NodeOptions::default()).await.expect("node starts");
+    let status_listen = format!("127.0.0.1:{}", node.status_port);
+    let admin_listen = format!("127.0.0.1:{}", node.admin_port);
+    let env = [("GATEHOUSE_STATUS_LISTEN", status_listen.as_str()), ("GATEHOUSE_ADMIN_LISTEN", admin_listen.as_str())];
+    let (code, out, _) = run(&["health"], &env);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("healthy"), "{out}");
+    drop(node);
+    let (code, _, err) = run(&["health"], &env);
+    assert_ne!(code, 0);
+    assert!(err.contains("not running"), "{err}");
+}
+
+#[tokio::test]
+async fn two_processes_share_one_sqlite_file() {
+    let shared = TempDir::new("shared-sqlite").expect("dir");
+    let prefix = shared.path.to_string_lossy().to_string();
+    let options = || NodeOptions { env: vec![("GATEHOUSE_PREFIX".into(), prefix.clone())], args: vec![] };
+    let a = Node::start(binary(), options()).await.expect("a");
+    let b = Node::start(binary(), options()).await.expect("b");
+    gatehouse_testkit::race_service_creates(&a, &b, 10).await.expect("one 201 and one 409 per round");
+    let seen: serde_json::Value =
+        reqwest::get(format!("{}/services", a.admin_url())).await.expect("get").json().await.expect("json");
+    assert_eq!(seen["data"].as_array().map(Vec::len), Some(10));
+}

@@ -48,19 +48,8 @@ async fn two_nodes_racing_on_one_name_get_one_201_and_one_409() {
     let db = cluster.create_database("race_unique").expect("db");
     let a = Node::start(binary(), options(cluster, &db, true)).await.expect("a");
     let b = Node::start(binary(), options(cluster, &db, true)).await.expect("b");
-    let client = reqwest::Client::new();
-    for round in 0..20 {
-        let name = format!("svc-{round}");
-        let body = serde_json::json!({"name": name, "host": "example.test"});
-        let (ra, rb) = tokio::join!(
-            client.post(format!("{}/services", a.admin_url())).json(&body).send(),
-            client.post(format!("{}/services", b.admin_url())).json(&body).send(),
-        );
-        let mut statuses = [ra.expect("a").status().as_u16(), rb.expect("b").status().as_u16()];
-        statuses.sort_unstable();
-        assert_eq!(statuses, [201, 409], "round {round}");
-    }
-    let listed: serde_json::Value = client
+    gatehouse_testkit::race_service_creates(&a, &b, 20).await.expect("one 201 and one 409 per round");
+    let listed: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/services?size=1000", b.admin_url()))
         .send()
         .await

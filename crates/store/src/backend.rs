@@ -101,7 +101,8 @@ impl Store {
                     })
                     .connect(&url)
                     .await?;
-                Ok(Store { pool, backend: Backend::Sqlite, node_id })
+                let write_gate = Some(std::sync::Arc::new(tokio::sync::Mutex::new(())));
+                Ok(Store { pool, backend: Backend::Sqlite, node_id, write_gate })
             }
             DbConfig::Postgres(pg) => {
                 let schema = pg.schema.clone().filter(|s| !s.is_empty());
@@ -121,18 +122,48 @@ impl Store {
                     })
                     .connect(&pg.url())
                     .await?;
-                Ok(Store { pool, backend: Backend::Postgres, node_id })
+                Ok(Store { pool, backend: Backend::Postgres, node_id, write_gate: None })
             }
         }
     }
 
     /// Begins a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that a
     /// transaction that reads before it writes cannot fail on a stale snapshot when another process wrote.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        }
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _gate: gate })
+    }
+}
+
+/// A write transaction, holding this process's SQLite write gate until it ends.
+pub(crate) struct WriteTx {
+    pub tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
     }
 }
 
@@ -148,7 +179,7 @@ impl Backend {
     /// A bound parameter holding a JSON document.
     pub(crate) fn json_param(self, n: usize) -> String {
         match self {
-            Backend::Postgres => format!("${n}::jsonb"),
+            Backend::Postgres => format!("${n}::json"),
             Backend::Sqlite => format!("${n}"),
         }
     }

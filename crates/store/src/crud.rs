@@ -9,7 +9,7 @@ use gatehouse_model::errors::render_key;
 use gatehouse_model::schema::{Kind, OnDelete, Schema};
 use gatehouse_model::{ErrorCode, KongError};
 use serde_json::{Map, Value};
-use sqlx::{Any, Row};
+use sqlx::Row;
 
 type Entity = Map<String, Value>;
 
@@ -82,7 +82,7 @@ impl Store {
         let mut data = Vec::with_capacity(rows.len().min(req.size));
         let mut last_id = None;
         for row in rows.iter().take(req.size) {
-            data.push(decode_entity(&row.try_get::<String, _>(0)?)?);
+            data.push(row.try_get::<String, _>(0)?);
             last_id = Some(row.try_get::<String, _>(1)?);
         }
         let offset = if rows.len() > req.size { last_id.map(|id| encode_offset(&[&id])) } else { None };
@@ -110,7 +110,7 @@ impl Store {
 
 /// A write transaction. Dropping it without `commit` rolls everything back.
 pub struct Txn {
-    tx: sqlx::Transaction<'static, Any>,
+    tx: crate::backend::WriteTx,
     backend: Backend,
     node_id: String,
 }
@@ -193,7 +193,7 @@ impl Txn {
             query = query.bind(c.value(schema, entity));
         }
         query.execute(&mut *self.tx).await.map_err(|e| map_write_error(schema, entity, e))?;
-        self.write_tags(schema, &id, entity).await?;
+        self.write_tags(schema, &id, entity, true).await?;
         self.record_change(schema, &id, "create").await
     }
 
@@ -219,7 +219,7 @@ impl Txn {
             query = query.bind(c.value(schema, entity));
         }
         query.execute(&mut *self.tx).await.map_err(|e| map_write_error(schema, entity, e))?;
-        self.write_tags(schema, &id, entity).await?;
+        self.write_tags(schema, &id, entity, false).await?;
         self.record_change(schema, &id, "update").await
     }
 
@@ -286,10 +286,13 @@ impl Txn {
         })
     }
 
-    async fn write_tags(&mut self, schema: &Schema, id: &str, entity: &Entity) -> Result<(), StoreError> {
+    /// Replaces the entity's rows in the tags view (a new entity has none to remove).
+    async fn write_tags(&mut self, schema: &Schema, id: &str, entity: &Entity, new: bool) -> Result<(), StoreError> {
         let b = self.backend;
-        let delete = format!("DELETE FROM tags WHERE entity_id = {}", b.uuid_param(1));
-        sqlx::query(&delete).bind(id.to_string()).execute(&mut *self.tx).await?;
+        if !new {
+            let delete = format!("DELETE FROM tags WHERE entity_id = {}", b.uuid_param(1));
+            sqlx::query(&delete).bind(id.to_string()).execute(&mut *self.tx).await?;
+        }
         let Some(Value::Array(tags)) = entity.get("tags") else { return Ok(()) };
         let insert = format!("INSERT INTO tags (entity_id, entity_name, tag) VALUES ({}, $2, $3)", b.uuid_param(1));
         for tag in tags.iter().filter_map(Value::as_str) {

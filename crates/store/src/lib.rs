@@ -30,6 +30,9 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     node_id: uuid::Uuid,
+    /// SQLite allows one writer at a time; queueing this process's writers here instead of in SQLite's
+    /// sleeping busy handler keeps write latency flat. Other processes still wait on the busy timeout.
+    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Store {

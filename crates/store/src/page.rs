@@ -30,10 +30,11 @@ pub struct PageRequest {
     pub parent: Option<(String, String)>,
 }
 
-/// A page of entities and the token for the next one.
+/// A page of entities and the token for the next one. Entities stay the JSON text the database returned:
+/// a page is passed through to the client without being parsed and re-serialised.
 #[derive(Debug, Clone)]
 pub struct Page {
-    pub data: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub data: Vec<String>,
     pub offset: Option<String>,
 }
 

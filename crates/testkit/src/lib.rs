@@ -5,7 +5,7 @@
 mod node;
 mod postgres;
 
-pub use node::{Node, NodeOptions};
+pub use node::{race_service_creates, Node, NodeOptions};
 pub use postgres::PgCluster;
 
 use std::future::Future;

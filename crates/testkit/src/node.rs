@@ -115,6 +115,27 @@ impl Node {
     }
 }
 
+/// Sends the same service create to two nodes at once, `rounds` times with fresh names, and asserts that
+/// each round yields exactly one 201 and one 409: the database, not the nodes, decides uniqueness.
+pub async fn race_service_creates(a: &Node, b: &Node, rounds: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for round in 0..rounds {
+        let body = format!(r#"{{"name":"race-{round}","host":"example.test"}}"#);
+        let send = |node: &Node| {
+            client
+                .post(format!("{}/services", node.admin_url()))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+        };
+        let (ra, rb) = tokio::join!(send(a), send(b));
+        let mut statuses = [ra?.status().as_u16(), rb?.status().as_u16()];
+        statuses.sort_unstable();
+        anyhow::ensure!(statuses == [201, 409], "round {round}: statuses {statuses:?}");
+    }
+    Ok(())
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

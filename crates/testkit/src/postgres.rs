@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 /// A running PostgreSQL cluster owned by the test process (or an external one from the environment).
 pub struct PgCluster {
+    /// Whether the server flushes to disk (off for tests, on for benchmarks).
+    durable: bool,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -61,8 +63,18 @@ fn run_tool(bin: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
 }
 
 impl PgCluster {
-    /// Starts a new cluster on a free port with its own data directory.
+    /// Starts a new cluster on a free port with its own data directory. Durability is off (no fsync):
+    /// test data is thrown away anyway.
     pub fn start() -> anyhow::Result<PgCluster> {
+        Self::start_with(false)
+    }
+
+    /// Starts a cluster with PostgreSQL's default durability (fsync, synchronous commit), for benchmarks.
+    pub fn start_durable() -> anyhow::Result<PgCluster> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> anyhow::Result<PgCluster> {
         let bin_dir = find_bin_dir()?;
         let root = crate::TempDir::new("pg")?;
         let dir = root.path.clone();
@@ -81,6 +93,7 @@ impl PgCluster {
         )?;
         let port = crate::free_port();
         let cluster = PgCluster {
+            durable,
             host: "127.0.0.1".into(),
             port,
             user: "postgres".into(),
@@ -111,6 +124,7 @@ impl PgCluster {
         let hostport = hostport.split('/').next().unwrap_or(hostport);
         let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
         Ok(PgCluster {
+            durable: true,
             host: host.into(),
             port: port.parse().context("bad port in GATEHOUSE_TEST_PG_URL")?,
             user: user.split(':').next().unwrap_or(user).into(),
@@ -123,8 +137,9 @@ impl PgCluster {
         let (Some(bin), Some(data)) = (&self.bin_dir, &self.data_dir) else { return Ok(()) };
         let data_str = data.to_string_lossy().to_string();
         let log = data.with_file_name("postgres.log").to_string_lossy().to_string();
+        let fast = if self.durable { "" } else { " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" };
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200{fast}",
             self.port,
             data.parent().map(|p| p.to_string_lossy().to_string()).unwrap_or_default()
         );

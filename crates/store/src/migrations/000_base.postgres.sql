@@ -2,7 +2,7 @@ CREATE TABLE IF NOT EXISTS certificates (
   id          UUID PRIMARY KEY,
   created_at  BIGINT NOT NULL,
   updated_at  BIGINT NOT NULL,
-  entity      JSONB NOT NULL
+  entity      JSON NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS ca_certificates (
@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS ca_certificates (
   created_at   BIGINT NOT NULL,
   updated_at   BIGINT NOT NULL,
   cert_digest  TEXT NOT NULL UNIQUE,
-  entity       JSONB NOT NULL
+  entity       JSON NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS snis (
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS snis (
   updated_at      BIGINT NOT NULL,
   name            TEXT NOT NULL UNIQUE,
   certificate_id  UUID NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
-  entity          JSONB NOT NULL
+  entity          JSON NOT NULL
 );
 CREATE INDEX IF NOT EXISTS snis_certificate_id_idx ON snis (certificate_id);
 
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS services (
   updated_at             BIGINT NOT NULL,
   name                   TEXT UNIQUE,
   client_certificate_id  UUID REFERENCES certificates (id),
-  entity                 JSONB NOT NULL
+  entity                 JSON NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS routes (
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS routes (
   updated_at  BIGINT NOT NULL,
   name        TEXT UNIQUE,
   service_id  UUID REFERENCES services (id),
-  entity      JSONB NOT NULL
+  entity      JSON NOT NULL
 );
 CREATE INDEX IF NOT EXISTS routes_service_id_idx ON routes (service_id);
 
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS consumers (
   updated_at  BIGINT NOT NULL,
   username    TEXT UNIQUE,
   custom_id   TEXT UNIQUE,
-  entity      JSONB NOT NULL
+  entity      JSON NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS upstreams (
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS upstreams (
   updated_at             BIGINT NOT NULL,
   name                   TEXT NOT NULL UNIQUE,
   client_certificate_id  UUID REFERENCES certificates (id),
-  entity                 JSONB NOT NULL
+  entity                 JSON NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS targets (
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS targets (
   upstream_id  UUID NOT NULL REFERENCES upstreams (id) ON DELETE CASCADE,
   target       TEXT NOT NULL,
   cache_key    TEXT NOT NULL UNIQUE,
-  entity       JSONB NOT NULL
+  entity       JSON NOT NULL
 );
 CREATE INDEX IF NOT EXISTS targets_upstream_id_idx ON targets (upstream_id);
 
@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS plugins (
   service_id     UUID REFERENCES services (id) ON DELETE CASCADE,
   route_id       UUID REFERENCES routes (id) ON DELETE CASCADE,
   consumer_id    UUID REFERENCES consumers (id) ON DELETE CASCADE,
-  entity         JSONB NOT NULL
+  entity         JSON NOT NULL
 );
 CREATE INDEX IF NOT EXISTS plugins_service_id_idx ON plugins (service_id);
 CREATE INDEX IF NOT EXISTS plugins_route_id_idx ON plugins (route_id);
