@@ -20,6 +20,7 @@ pub struct Node {
     child: Option<Child>,
     pub admin_port: u16,
     pub status_port: u16,
+    pub proxy_port: u16,
     pub prefix: crate::TempDir,
     log: PathBuf,
 }
@@ -30,6 +31,7 @@ impl Node {
         let prefix = crate::TempDir::new("node")?;
         let admin_port = crate::free_port();
         let status_port = crate::free_port();
+        let proxy_port = crate::free_port();
         let log = prefix.path.join("node.log");
         let log_file = std::fs::File::create(&log)?;
         let mut command = Command::new(binary);
@@ -39,7 +41,7 @@ impl Node {
             .env("GATEHOUSE_PREFIX", &prefix.path)
             .env("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("GATEHOUSE_STATUS_LISTEN", format!("127.0.0.1:{status_port}"))
-            .env("GATEHOUSE_PROXY_LISTEN", "off")
+            .env("GATEHOUSE_PROXY_LISTEN", format!("127.0.0.1:{proxy_port}"))
             .env("GATEHOUSE_LOG_LEVEL", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -49,7 +51,7 @@ impl Node {
             command.env(k, v);
         }
         let child = command.spawn().with_context(|| format!("spawning {}", binary.display()))?;
-        Ok(Node { child: Some(child), admin_port, status_port, prefix, log })
+        Ok(Node { child: Some(child), admin_port, status_port, proxy_port, prefix, log })
     }
 
     /// Spawns a node and waits until its Admin API answers.
@@ -62,6 +64,11 @@ impl Node {
     /// The Admin API base URL.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    /// The proxy base URL.
+    pub fn proxy_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proxy_port)
     }
 
     /// Everything the node has logged so far.

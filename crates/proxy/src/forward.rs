@@ -1,0 +1,319 @@
+//! Routing one request and forwarding it upstream: Kong's access phase (route, service, upstream URI,
+//! headers) and the response path (latency headers, hop-by-hop stripping), with bodies streamed both ways.
+
+use crate::errors::ProxyError;
+use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
+use crate::Proxy;
+use bytes::Bytes;
+use gatehouse_router::{normalize_path, Headers, Request as RouteRequest};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, HOST};
+use hyper::{Request, Response, Uri};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The response body type: the upstream's streamed body, or a small body the proxy made.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// A complete body from bytes (proxy-generated responses).
+pub fn full(body: impl Into<Bytes>) -> ProxyBody {
+    Full::new(body.into()).map_err(|never| match never {}).boxed()
+}
+
+/// The router's view of request headers, without copying them.
+struct HeaderView<'a>(&'a HeaderMap);
+
+impl Headers for HeaderView<'_> {
+    fn any_value(&self, name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.0.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(f)
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Rejects requests whose framing is ambiguous: both `Content-Length` and `Transfer-Encoding`, or
+/// conflicting lengths. (hyper already drops `Content-Length` when `Transfer-Encoding` is present and rejects
+/// conflicting lengths; this keeps the rule explicit for any other front end, such as h2.)
+fn is_ambiguous(headers: &HeaderMap) -> bool {
+    let lengths: Vec<&HeaderValue> = headers.get_all(hyper::header::CONTENT_LENGTH).iter().collect();
+    let chunked = headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    (chunked && !lengths.is_empty()) || lengths.windows(2).any(|w| w[0] != w[1])
+}
+
+pub async fn handle(
+    proxy: &Proxy,
+    mut request: Request<Incoming>,
+    remote: SocketAddr,
+    local_port: u16,
+    scheme: &'static str,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let request_id = new_request_id();
+    let options = &proxy.options;
+    if is_ambiguous(request.headers()) {
+        return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy);
+    }
+    let host_header = request
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_string();
+    let raw_path = request.uri().path().to_string();
+    let plan = match plan(proxy, &request, &host_header, &raw_path, local_port, scheme, &request_id) {
+        Ok(p) => p,
+        Err(response) => return finish(*response, &request_id, proxy),
+    };
+    let Plan { service, upstream_path, prefix, preserve_host } = plan;
+    let uri: Uri = match format!("{}{}", service.base_uri, upstream_path).parse() {
+        Ok(u) => u,
+        Err(_) => return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy),
+    };
+    let upgrade = request.headers().get(hyper::header::UPGRADE).cloned();
+    let headers = request.headers_mut();
+    strip_hop_by_hop(headers, upgrade.is_some());
+    if let Some(u) = &upgrade {
+        headers.insert(hyper::header::UPGRADE, u.clone());
+    }
+    let (bare_host, _) = split_host_port(&host_header);
+    set_forwarded(
+        headers,
+        &Forwarded {
+            client_ip: remote.ip(),
+            trusted: is_trusted(&options.trusted_ips, remote.ip()),
+            scheme,
+            host: bare_host,
+            port: local_port,
+            path: &raw_path,
+            prefix: prefix.as_deref(),
+        },
+    );
+    if !preserve_host {
+        if let Ok(v) = HeaderValue::from_str(&service.host_header) {
+            headers.insert(HOST, v);
+        }
+    }
+    if options.request_id_upstream {
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-kong-request-id", v);
+        }
+    }
+    let client_version = request.version();
+    *request.uri_mut() = uri;
+    *request.version_mut() = hyper::Version::HTTP_11;
+    let proxy_latency = started.elapsed();
+    let upstream_started = Instant::now();
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+    let result = send(proxy, request, &service).await;
+    let upstream_latency = upstream_started.elapsed();
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => return finish(e.response(&request_id), &request_id, proxy),
+    };
+    *response.version_mut() = client_version;
+    if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+        }
+    } else {
+        strip_hop_by_hop(response.headers_mut(), false);
+    }
+    let headers = response.headers_mut();
+    if options.latency_tokens {
+        headers.insert("x-kong-upstream-latency", HeaderValue::from(upstream_latency.as_millis() as u64));
+        headers.insert("x-kong-proxy-latency", HeaderValue::from(proxy_latency.as_millis() as u64));
+    }
+    if options.server_tokens {
+        if let Ok(v) = HeaderValue::from_str(&format!("1.1 gatehouse/{}", options.version)) {
+            headers.append(hyper::header::VIA, v);
+        }
+    }
+    let response = response.map(|body| body.boxed());
+    if options.request_id_downstream {
+        return with_request_id(response, &request_id);
+    }
+    response
+}
+
+/// What routing decided for one request, owned so that no snapshot borrow is held across an await.
+struct Plan {
+    service: std::sync::Arc<crate::ServiceSpec>,
+    upstream_path: String,
+    prefix: Option<String>,
+    preserve_host: bool,
+}
+
+/// Routes the request against the current snapshot: the route, its service and the upstream path, or the
+/// response Kong gives when that fails.
+fn plan(
+    proxy: &Proxy,
+    request: &Request<Incoming>,
+    host_header: &str,
+    raw_path: &str,
+    local_port: u16,
+    scheme: &'static str,
+    request_id: &str,
+) -> Result<Plan, Box<Response<ProxyBody>>> {
+    let snapshot = proxy.snapshot.load();
+    let normalized = normalize_path(raw_path);
+    let headers_view = HeaderView(request.headers());
+    let route_request = RouteRequest {
+        method: request.method().as_str(),
+        host: host_header,
+        path: &normalized,
+        scheme,
+        port: local_port,
+        headers: &headers_view,
+        sni: None,
+    };
+    let Some(matched) = snapshot.router.find(&route_request) else {
+        return Err(Box::new(ProxyError::NoRoute.response(request_id)));
+    };
+    let route = matched.route;
+    if scheme == "http" && !route.protocols.iter().any(|p| p == "http" || p == "grpc") {
+        return Err(Box::new(https_redirect(route.https_redirect_status_code, host_header, request.uri(), request_id)));
+    }
+    let Some(service) = route.service_id.and_then(|id| snapshot.services.get(&id)).cloned() else {
+        return Err(Box::new(ProxyError::NoService.response(request_id)));
+    };
+    let mut upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
+    if let Some(query) = request.uri().query() {
+        upstream_path.push('?');
+        upstream_path.push_str(query);
+    }
+    Ok(Plan {
+        service,
+        upstream_path,
+        prefix: matched.prefix.as_deref().map(str::to_string),
+        preserve_host: route.preserve_host,
+    })
+}
+
+/// Sends the request; bodiless requests are retried on connection failures up to the service's `retries`,
+/// since no request bytes can have reached the upstream.
+async fn send(
+    proxy: &Proxy,
+    request: Request<Incoming>,
+    service: &crate::ServiceSpec,
+) -> Result<Response<Incoming>, ProxyError> {
+    let deadline = service.connect_timeout + service.read_timeout;
+    let bodiless = request.body().is_end_stream();
+    if bodiless {
+        let (parts, _) = request.into_parts();
+        let mut attempt = 0;
+        loop {
+            let mut retry = Request::from_parts(parts.clone(), Empty::<Bytes>::new());
+            *retry.extensions_mut() = hyper::http::Extensions::new();
+            match tokio::time::timeout(deadline, proxy.empty_client.request(retry)).await {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(e)) if e.is_connect() && attempt < service.retries => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
+                }
+                Ok(Err(e)) => return Err(classify(&e)),
+                Err(_) => return Err(ProxyError::Timeout),
+            }
+        }
+    }
+    match tokio::time::timeout(deadline, proxy.client.request(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(_) => Err(ProxyError::Timeout),
+    }
+}
+
+fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
+    tracing::info!(%error, "upstream request failed");
+    if format!("{error:?}").contains("TimedOut") {
+        ProxyError::Timeout
+    } else {
+        ProxyError::BadGateway
+    }
+}
+
+/// Copies bytes both ways once client and upstream have both switched protocols (WebSocket and friends).
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else { return };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+fn split_host_port(host: &str) -> (&str, Option<&str>) {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => (&host[..=end], host[end + 1..].strip_prefix(':')),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        _ => (host, None),
+    }
+}
+
+/// 426 or a redirect to `https://` for routes that only accept https (`https_redirect_status_code`).
+fn https_redirect(code: u16, host: &str, uri: &Uri, request_id: &str) -> Response<ProxyBody> {
+    if code == 426 {
+        return ProxyError::HttpsRequired.response(request_id);
+    }
+    let (bare, _) = split_host_port(host);
+    let location = format!("https://{bare}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut response = Response::new(full(format!("{{\"message\":\"Moved\",\"request_id\":\"{request_id}\"}}")));
+    *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::MOVED_PERMANENTLY);
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    response
+}
+
+fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-kong-request-id", v);
+    }
+    response
+}
+
+/// Headers every proxy-generated response carries.
+fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy) -> Response<ProxyBody> {
+    if proxy.options.server_tokens {
+        if let Ok(v) = HeaderValue::from_str(&format!("gatehouse/{}", proxy.options.version)) {
+            response.headers_mut().insert(hyper::header::SERVER, v);
+        }
+    }
+    if proxy.options.request_id_downstream {
+        response = with_request_id(response, request_id);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smuggling_shapes_are_detected() {
+        let mut h = HeaderMap::new();
+        h.insert("content-length", HeaderValue::from_static("5"));
+        assert!(!is_ambiguous(&h));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        assert!(is_ambiguous(&h));
+        let mut two = HeaderMap::new();
+        two.append("content-length", HeaderValue::from_static("5"));
+        two.append("content-length", HeaderValue::from_static("6"));
+        assert!(is_ambiguous(&two));
+    }
+
+    #[test]
+    fn host_and_port_split() {
+        assert_eq!(split_host_port("a.test:8000"), ("a.test", Some("8000")));
+        assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some("80")));
+        assert_eq!(split_host_port("a.test"), ("a.test", None));
+    }
+}

@@ -1,0 +1,157 @@
+//! The data plane: HTTP/1.1 and h2c listeners that route each request with the snapshot's router and
+//! stream it to the service's upstream, setting headers and producing errors as Kong does.
+//!
+//! The proxy reads configuration only from an `Arc<Snapshot>` behind an `ArcSwap`: a request loads the
+//! current snapshot once (no lock) and uses it to the end, while a new snapshot can be published at any time.
+
+mod errors;
+mod forward;
+mod headers;
+pub mod snapshot;
+
+pub use snapshot::{ServiceSpec, Snapshot};
+
+use arc_swap::ArcSwap;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Proxy behaviour taken from the node configuration.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// `trusted_ips` as (network, prefix length): only these peers may set `X-Forwarded-*`.
+    pub trusted_ips: Vec<(IpAddr, u8)>,
+    /// Send `Via` (and `Server` on proxy-generated responses): `headers` has `server_tokens`.
+    pub server_tokens: bool,
+    /// Send `X-Kong-Upstream-Latency` and `X-Kong-Proxy-Latency`: `headers` has `latency_tokens`.
+    pub latency_tokens: bool,
+    /// Send `X-Kong-Request-Id` to the client.
+    pub request_id_downstream: bool,
+    /// Send `X-Kong-Request-Id` to the upstream (`headers_upstream`).
+    pub request_id_upstream: bool,
+    /// Version string for `Via`/`Server`.
+    pub version: String,
+    /// Time allowed to receive a request's headers (slow clients are cut off).
+    pub header_timeout: Duration,
+    /// Largest request head accepted (request line plus headers), like nginx's `large_client_header_buffers`.
+    pub max_header_bytes: usize,
+    /// Idle upstream connections kept per host.
+    pub keepalive_pool_size: usize,
+    /// How long an idle upstream connection is kept.
+    pub keepalive_idle_timeout: Duration,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            trusted_ips: Vec::new(),
+            server_tokens: true,
+            latency_tokens: true,
+            request_id_downstream: true,
+            request_id_upstream: true,
+            version: "0.1.0".into(),
+            header_timeout: Duration::from_secs(60),
+            max_header_bytes: 4 * 8192 + 8192,
+            keepalive_pool_size: 512,
+            keepalive_idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+type UpstreamClient = hyper_util::client::legacy::Client<HttpConnector, hyper::body::Incoming>;
+type EmptyClient = hyper_util::client::legacy::Client<HttpConnector, http_body_util::Empty<bytes::Bytes>>;
+
+/// One proxy instance, shared by all listeners of a node.
+pub struct Proxy {
+    snapshot: ArcSwap<Snapshot>,
+    options: ProxyOptions,
+    client: UpstreamClient,
+    /// A second pool for bodiless requests, which can be retried because no request bytes are lost.
+    empty_client: EmptyClient,
+}
+
+impl Proxy {
+    pub fn new(options: ProxyOptions) -> Arc<Proxy> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(60)));
+        let builder = || {
+            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(options.keepalive_idle_timeout)
+                .pool_max_idle_per_host(options.keepalive_pool_size)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new());
+            b
+        };
+        let client = builder().build(connector.clone());
+        let empty_client = builder().build(connector);
+        Arc::new(Proxy { snapshot: ArcSwap::from_pointee(Snapshot::empty()), options, client, empty_client })
+    }
+
+    /// Makes `snapshot` the configuration for every request that starts from now on.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// The snapshot currently served.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Serves one listener until `stop` turns true, then lets open connections finish their requests.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, scheme: &'static str, mut stop: watch::Receiver<bool>) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.options.header_timeout)
+            .max_buf_size(self.options.max_header_bytes.max(8192));
+        builder.http2().timer(TokioTimer::new()).max_header_list_size(self.options.max_header_bytes as u32);
+        let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, remote) = match accepted {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "proxy accept failed");
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let proxy = self.clone();
+                    let service = hyper::service::service_fn(move |request| {
+                        let proxy = proxy.clone();
+                        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, remote, local_port, scheme).await) }
+                    });
+                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let connection = graceful.watch(connection.into_owned());
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(error = %e, "client connection ended with an error");
+                        }
+                    });
+                }
+                _ = async { let _ = stop.wait_for(|v| *v).await; } => break,
+            }
+        }
+        graceful.shutdown().await;
+    }
+
+    /// Handles one request (public for in-process use, e.g. tests).
+    pub async fn handle(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+        remote: SocketAddr,
+        local_port: u16,
+        scheme: &'static str,
+    ) -> hyper::Response<forward::ProxyBody> {
+        forward::handle(self, request, remote, local_port, scheme).await
+    }
+}

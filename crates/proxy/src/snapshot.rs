@@ -1,0 +1,116 @@
+//! The immutable configuration the proxy serves from: the compiled router and the services, built once per
+//! change and swapped in atomically so the request path never takes a lock.
+
+use gatehouse_router::{RouteSpec, Router};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A service as the proxy needs it, with its upstream address pre-rendered.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub protocol: String,
+    pub host: String,
+    pub port: u16,
+    pub path: Option<String>,
+    pub retries: u32,
+    pub connect_timeout: Duration,
+    pub write_timeout: Duration,
+    pub read_timeout: Duration,
+    pub enabled: bool,
+    /// `host` or `host:port` for the upstream `Host` header (the port only when it is not the scheme's).
+    pub host_header: String,
+    /// `scheme://host:port` that request paths are appended to.
+    pub base_uri: String,
+}
+
+fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
+    Duration::from_millis(entity.get(field).and_then(Value::as_u64).unwrap_or(60_000))
+}
+
+impl ServiceSpec {
+    /// Reads a service entity as stored by the Admin API.
+    pub fn from_entity(entity: &Map<String, Value>) -> Result<ServiceSpec, String> {
+        let id = entity
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or("service without a valid id")?;
+        let text = |f: &str| entity.get(f).and_then(Value::as_str).map(String::from);
+        let protocol = text("protocol").unwrap_or_else(|| "http".into());
+        let host = text("host").ok_or("service without a host")?;
+        let port = entity.get("port").and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok()).unwrap_or(80);
+        let default_port = matches!((protocol.as_str(), port), ("http" | "grpc", 80) | ("https" | "grpcs", 443));
+        let bracketed = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
+        let host_header = if default_port { bracketed.clone() } else { format!("{bracketed}:{port}") };
+        let scheme = if matches!(protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
+        Ok(ServiceSpec {
+            id,
+            name: text("name"),
+            base_uri: format!("{scheme}://{bracketed}:{port}"),
+            protocol,
+            host,
+            port,
+            path: text("path"),
+            retries: entity.get("retries").and_then(Value::as_u64).unwrap_or(5) as u32,
+            connect_timeout: millis(entity, "connect_timeout"),
+            write_timeout: millis(entity, "write_timeout"),
+            read_timeout: millis(entity, "read_timeout"),
+            enabled: entity.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            host_header,
+        })
+    }
+}
+
+/// Everything one request needs, immutable once built.
+pub struct Snapshot {
+    pub router: Router,
+    pub services: HashMap<Uuid, Arc<ServiceSpec>>,
+    /// Increases with every rebuild; exposed for diagnostics.
+    pub version: u64,
+}
+
+impl Snapshot {
+    /// A snapshot with no routes: every request gets Kong's 404.
+    pub fn empty() -> Snapshot {
+        Snapshot { router: Router::build(Vec::new()), services: HashMap::new(), version: 0 }
+    }
+
+    /// Compiles routes and services from their entities. Entities that cannot be read are skipped and logged.
+    pub fn build(routes: &[Map<String, Value>], services: &[Map<String, Value>], version: u64) -> Snapshot {
+        let mut by_id = HashMap::with_capacity(services.len());
+        for entity in services {
+            match ServiceSpec::from_entity(entity) {
+                Ok(s) => {
+                    by_id.insert(s.id, Arc::new(s));
+                }
+                Err(e) => tracing::warn!(error = %e, "service skipped"),
+            }
+        }
+        let mut specs = Vec::with_capacity(routes.len());
+        for entity in routes {
+            match RouteSpec::from_entity(entity) {
+                Ok(spec) => specs.push(spec),
+                Err(e) => tracing::warn!(error = %e, "route skipped"),
+            }
+        }
+        Snapshot::from_specs(specs, by_id, version)
+    }
+
+    /// Compiles already-parsed routes and services. Routes of disabled services are left out, as Kong does.
+    pub fn from_specs(routes: Vec<RouteSpec>, services: HashMap<Uuid, Arc<ServiceSpec>>, version: u64) -> Snapshot {
+        let enabled: Vec<RouteSpec> = routes
+            .into_iter()
+            .filter(|r| r.service_id.and_then(|id| services.get(&id)).is_none_or(|s| s.enabled))
+            .collect();
+        let router = Router::build(enabled);
+        for (id, error) in router.errors() {
+            tracing::warn!(route = %id, %error, "route skipped by the router");
+        }
+        Snapshot { router, services, version }
+    }
+}
