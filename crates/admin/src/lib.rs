@@ -9,6 +9,7 @@ mod info;
 mod reply;
 
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::response::Response;
 use gatehouse_store::dao::Dao;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,12 +51,18 @@ pub struct Counters {
     pub connections_accepted: AtomicU64,
 }
 
+/// Called after every successful write with the request path, and awaited before the response is sent:
+/// this is how a node's proxy sees its own Admin API writes by the time the client gets the answer.
+pub type WriteHook =
+    Arc<dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync>;
+
 /// Everything a request handler needs, shared across requests.
 pub struct AdminState {
     pub dao: Dao,
     pub info: NodeInfo,
     pub options: AdminOptions,
     pub counters: Arc<Counters>,
+    pub on_write: Option<WriteHook>,
 }
 
 /// The Admin API as an axum router. Routing is done by `dispatch` itself so that unknown paths, trailing
@@ -72,7 +79,14 @@ pub fn status_router(state: Arc<AdminState>) -> axum::Router {
 async fn handle(State(state): State<Arc<AdminState>>, request: Request) -> Response {
     let started = Instant::now();
     state.counters.total_requests.fetch_add(1, Ordering::Relaxed);
+    let is_write = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let path = request.uri().path().to_string();
     let mut response = entities::dispatch(&state, request).await;
+    if is_write && response.status().is_success() {
+        if let Some(hook) = &state.on_write {
+            hook(path).await;
+        }
+    }
     let headers = response.headers_mut();
     if state.options.latency_header {
         let ms = started.elapsed().as_millis().to_string();

@@ -2,4 +2,5 @@
 
 pub mod config;
 pub mod database;
+pub mod follower;
 pub mod serve;

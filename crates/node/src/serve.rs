@@ -8,6 +8,7 @@ use gatehouse_store::dao::Dao;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,6 +27,33 @@ pub fn init_logging(config: &Config) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
 }
 
+/// Proxy settings from the configuration.
+fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
+    let trusted_ips = config
+        .trusted_ips
+        .iter()
+        .filter_map(|entry| {
+            let (ip, bits) = entry.split_once('/').unwrap_or((entry, ""));
+            let ip: std::net::IpAddr = ip.parse().ok()?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            Some((ip, bits.parse().unwrap_or(max)))
+        })
+        .collect();
+    let buffers = &config.large_client_header_buffers;
+    gatehouse_proxy::ProxyOptions {
+        trusted_ips,
+        server_tokens: config.headers.enabled("via"),
+        latency_tokens: config.headers.enabled("x-kong-proxy-latency"),
+        request_id_downstream: config.headers.enabled("x-kong-request-id"),
+        request_id_upstream: config.headers_upstream.enabled("x-kong-request-id"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        header_timeout: Duration::from_secs(60),
+        max_header_bytes: usize::try_from(u64::from(buffers.count) * buffers.size).unwrap_or(usize::MAX),
+        keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
+        keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
+    }
+}
+
 /// The bundled plugins the `plugins` property enables.
 fn enabled_plugins(config: &Config) -> Vec<String> {
     let bundled: Vec<&str> = gatehouse_model::plugins::BUNDLED.iter().map(|p| p.name).collect();
@@ -37,6 +65,17 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let node_id = config.node_id.unwrap_or_else(uuid::Uuid::new_v4);
     let store = database::open_as(&config, node_id).await?;
     database::ensure_schema(&store, &config, run_migrations).await?;
+    let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config));
+    let follower = crate::follower::Follower::start(store.clone(), proxy.clone()).await?;
+    let hook_follower = follower.clone();
+    let on_write: gatehouse_admin::WriteHook = Arc::new(move |_path: String| {
+        let follower = hook_follower.clone();
+        Box::pin(async move {
+            if let Err(e) = follower.catch_up().await {
+                tracing::warn!(error = %e, "could not apply a local write to the proxy configuration");
+            }
+        })
+    });
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let state = Arc::new(AdminState {
         dao: Dao::new(store.clone(), enabled_plugins(&config)),
@@ -52,6 +91,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             server_header: config.headers.enabled("server"),
         },
         counters: Arc::new(Counters::default()),
+        on_write: Some(on_write),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
@@ -67,8 +107,18 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         }
     }
     for listener in &config.proxy_listen {
-        tracing::warn!(listener = %listener.text, "proxy listener not started: the proxy is not part of this build yet");
+        if listener.ssl {
+            tracing::warn!(listener = %listener.text, "proxy listener not started: TLS listeners are not part of this build yet");
+            continue;
+        }
+        let address = listener.authority();
+        let socket =
+            TcpListener::bind(&address).await.with_context(|| format!("cannot bind proxy listener {address}"))?;
+        tracing::info!("proxy listener started on http://{}", socket.local_addr()?);
+        servers.push(tokio::spawn(proxy.clone().serve(socket, "http", stop_rx.clone())));
     }
+    let poll_every = Duration::from_secs_f64(config.db_update_frequency.max(0.01));
+    servers.push(tokio::spawn(follower.clone().poll(poll_every, stop_rx.clone())));
     tracing::info!(%node_id, "gatehouse node started");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");

@@ -38,3 +38,34 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The newest sequence number in the change log (0 when empty), read before a full resync so that
+    /// events committed during the resync are applied afterwards.
+    pub async fn latest_change_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM changes").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    /// Every entity of a collection, read page by page.
+    pub async fn all_entities(
+        &self,
+        schema: &gatehouse_model::Schema,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        let mut out = Vec::new();
+        let mut request = crate::PageRequest { size: 1000, ..Default::default() };
+        loop {
+            let page = self.page(schema, &request).await?;
+            for raw in &page.data {
+                out.push(
+                    serde_json::from_str(raw)
+                        .map_err(|e| StoreError::Migration(format!("corrupt entity document: {e}")))?,
+                );
+            }
+            match page.offset {
+                Some(next) => request.offset = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+}

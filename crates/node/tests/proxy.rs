@@ -1,0 +1,231 @@
+//! The proxy end to end: a real node process, configured through its Admin API, forwarding to a real
+//! upstream that echoes what it received.
+
+use gatehouse_testkit::{EchoServer, Node, NodeOptions};
+use serde_json::{json, Value};
+use std::path::Path;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+struct Setup {
+    node: Node,
+    echo: EchoServer,
+    client: reqwest::Client,
+}
+
+async fn setup() -> Setup {
+    let echo = EchoServer::start().await.expect("echo upstream");
+    let node = Node::start(binary(), NodeOptions::default()).await.expect("node");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    Setup { node, echo, client }
+}
+
+impl Setup {
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let reply = self
+            .client
+            .request(method, format!("{}{path}", self.node.admin_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin request");
+        let status = reply.status().as_u16();
+        (status, reply.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, path: &str, body: Value) -> Value {
+        let (status, created) = self.admin(reqwest::Method::POST, path, body).await;
+        assert_eq!(status, 201, "POST {path}: {created}");
+        created
+    }
+
+    fn proxy(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.node.proxy_url()))
+    }
+}
+
+#[tokio::test]
+async fn kong_path_handling_v0_cases_pass_end_to_end() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/kong-path-handling.json");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        println!("notice: {} not found; skipping the path-handling conformance cases", file.display());
+        return;
+    };
+    let data: Value = serde_json::from_str(&text).expect("conformance JSON");
+    let cases: Vec<Value> = data["cases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c["path_handling"] == "v0")
+        .collect();
+    assert_eq!(cases.len(), 106);
+    let s = setup().await;
+    for (i, case) in cases.iter().enumerate() {
+        let service = s
+            .create(
+                "/services",
+                json!({"url": format!("{}{}", s.echo.url(), case["service_path"].as_str().unwrap_or("/"))}),
+            )
+            .await;
+        let mut route = json!({
+            "hosts": [format!("case{i}.test")],
+            "strip_path": case["strip_path"],
+            "path_handling": "v0",
+            "service": {"id": service["id"]},
+        });
+        if let Some(path) = case["route_path"].as_str() {
+            route["paths"] = json!([path]);
+        }
+        s.create("/routes", route).await;
+    }
+    let mut failures = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let reply = s
+            .proxy(reqwest::Method::GET, case["request_path"].as_str().unwrap_or("/"))
+            .header("host", format!("case{i}.test"))
+            .send()
+            .await
+            .expect("proxy request");
+        let status = reply.status().as_u16();
+        let echoed: Value = reply.json().await.unwrap_or(Value::Null);
+        if status != 200 || echoed["path"] != case["expected_upstream_path"] {
+            failures.push(format!("case {i} {case}: got {status} {}", echoed["path"]));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[tokio::test]
+async fn forwards_with_kong_headers_and_streams_bodies() {
+    let s = setup().await;
+    let service = s.create("/services", json!({"name": "echo", "url": format!("{}/base", s.echo.url())})).await;
+    s.create("/services/echo/routes", json!({"name": "api", "paths": ["/api"], "hosts": ["api.test"]})).await;
+    s.create("/services/echo/routes", json!({"name": "kept", "paths": ["/kept"], "preserve_host": true})).await;
+    let reply = s
+        .proxy(reqwest::Method::POST, "/api/items?limit=5")
+        .header("host", "api.test")
+        .header("connection", "keep-alive, x-drop-me")
+        .header("x-drop-me", "secret")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(vec![b'x'; 300_000])
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(reply.status(), 200);
+    let headers = reply.headers().clone();
+    let echoed: Value = reply.json().await.expect("echo json");
+    assert_eq!(echoed["path"], "/base/items");
+    assert_eq!(echoed["query"], "limit=5");
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["body_length"], 300_000);
+    let up = &echoed["headers"];
+    assert_eq!(up["host"], format!("127.0.0.1:{}", s.echo.addr.port()));
+    assert_eq!(up["x-forwarded-for"], "127.0.0.1", "untrusted clients cannot extend X-Forwarded-For");
+    assert_eq!(up["x-forwarded-host"], "api.test");
+    assert_eq!(up["x-forwarded-proto"], "http");
+    assert_eq!(up["x-forwarded-port"], s.node.proxy_port.to_string());
+    assert_eq!(up["x-forwarded-path"], "/api/items");
+    assert_eq!(up["x-forwarded-prefix"], "/api");
+    assert_eq!(up["x-real-ip"], "127.0.0.1");
+    assert!(up.get("x-drop-me").is_none(), "headers named by Connection are hop-by-hop");
+    assert!(up["x-kong-request-id"].as_str().is_some_and(|id| id.len() == 32));
+    assert_eq!(headers["x-kong-request-id"].to_str().ok(), up["x-kong-request-id"].as_str());
+    assert!(headers.contains_key("x-kong-upstream-latency"));
+    assert!(headers.contains_key("x-kong-proxy-latency"));
+    assert!(headers["via"].to_str().unwrap_or_default().contains("gatehouse/"));
+    let kept: Value = s
+        .proxy(reqwest::Method::GET, "/kept")
+        .header("host", "client.test")
+        .send()
+        .await
+        .expect("proxy")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(kept["headers"]["host"], "client.test", "preserve_host keeps the client's Host");
+    assert_eq!(service["name"], "echo");
+}
+
+#[tokio::test]
+async fn errors_have_kong_status_codes_and_bodies() {
+    let s = setup().await;
+    let miss = s.proxy(reqwest::Method::GET, "/nowhere").send().await.expect("proxy");
+    assert_eq!(miss.status(), 404);
+    let body: Value = miss.json().await.expect("json");
+    assert_eq!(body["message"], "no Route matched with those values");
+    assert!(body["request_id"].is_string());
+    s.create("/routes", json!({"paths": ["/orphan"]})).await;
+    let orphan = s.proxy(reqwest::Method::GET, "/orphan").send().await.expect("proxy");
+    assert_eq!(orphan.status(), 503);
+    let dead_port = gatehouse_testkit::free_port();
+    s.create("/services", json!({"name": "dead", "url": format!("http://127.0.0.1:{dead_port}"), "retries": 2})).await;
+    s.create("/services/dead/routes", json!({"paths": ["/dead"]})).await;
+    let dead = s.proxy(reqwest::Method::GET, "/dead").send().await.expect("proxy");
+    assert_eq!(dead.status(), 502);
+    let dead_body: Value = dead.json().await.expect("json");
+    assert_eq!(dead_body["message"], "An invalid response was received from the upstream server");
+    s.create("/services", json!({"name": "secure", "url": s.echo.url()})).await;
+    s.create("/services/secure/routes", json!({"paths": ["/secure"], "protocols": ["https"]})).await;
+    let https_only = s.proxy(reqwest::Method::GET, "/secure").send().await.expect("proxy");
+    assert_eq!(https_only.status(), 426);
+    s.create(
+        "/services/secure/routes",
+        json!({"paths": ["/moved"], "protocols": ["https"], "https_redirect_status_code": 301}),
+    )
+    .await;
+    let moved = s.proxy(reqwest::Method::GET, "/moved?x=1").header("host", "shop.test").send().await.expect("proxy");
+    assert_eq!(moved.status(), 301);
+    assert_eq!(moved.headers()["location"], "https://shop.test/moved?x=1");
+}
+
+#[tokio::test]
+async fn admin_writes_are_live_on_the_proxy_when_the_response_arrives() {
+    let s = setup().await;
+    s.create("/services", json!({"name": "live", "url": s.echo.url()})).await;
+    for i in 0..20 {
+        let route = s.create("/services/live/routes", json!({"paths": [format!("/live{i}")]})).await;
+        let hit = s.proxy(reqwest::Method::GET, &format!("/live{i}")).send().await.expect("proxy");
+        assert_eq!(hit.status(), 200, "route {i} is live as soon as its create returned");
+        let id = route["id"].as_str().unwrap_or_default();
+        let (status, _) = s.admin(reqwest::Method::DELETE, &format!("/routes/{id}"), Value::Null).await;
+        assert_eq!(status, 204);
+        let gone = s.proxy(reqwest::Method::GET, &format!("/live{i}")).send().await.expect("proxy");
+        assert_eq!(gone.status(), 404, "route {i} is gone as soon as its delete returned");
+    }
+    let (status, _) = s.admin(reqwest::Method::PATCH, "/services/live", json!({"enabled": false})).await;
+    assert_eq!(status, 200);
+    s.create("/services/live/routes", json!({"paths": ["/off"]})).await;
+    let off = s.proxy(reqwest::Method::GET, "/off").send().await.expect("proxy");
+    assert_eq!(off.status(), 404, "routes of disabled services are not served");
+}
+
+/// Sends raw bytes to the proxy and returns what came back.
+async fn raw_exchange(port: u16, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = vec![0u8; 4096];
+    let n = stream.read(&mut response).await.expect("read");
+    String::from_utf8_lossy(&response[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn ambiguous_request_framing_cannot_smuggle() {
+    let s = setup().await;
+    s.create("/services", json!({"name": "svc", "url": s.echo.url()})).await;
+    s.create("/services/svc/routes", json!({"paths": ["/"]})).await;
+    let conflicting = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello";
+    let text = raw_exchange(s.node.proxy_port, conflicting).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    // With both Content-Length and Transfer-Encoding, the chunked framing wins (RFC 9112 §6.3) and the
+    // smuggled bytes after the empty chunk are a new, separate request: nothing of them reaches the upstream
+    // inside the first one.
+    let both = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let text = raw_exchange(s.node.proxy_port, both).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"body_length\":0"), "{text}");
+    assert!(!text.contains("\"content-length\":\"30\""), "{text}");
+}
