@@ -87,8 +87,14 @@ async fn run(backend: &'static str, node: &Node, count: usize, concurrency: usiz
         .enumerate()
         .map(|(i, id)| json!({"name": format!("route-{i}"), "paths": [format!("/r{i}")], "service": {"id": id}}))
         .collect();
+    let services_elapsed = started.elapsed();
     let (route_latencies, _) = create_all(&client, format!("{base}/routes"), routes, concurrency).await?;
     let elapsed = started.elapsed();
+    eprintln!(
+        "{backend}: services {:.0}/s, routes {:.0}/s",
+        count as f64 / services_elapsed.as_secs_f64(),
+        count as f64 / (elapsed - services_elapsed).as_secs_f64()
+    );
     latencies.extend(route_latencies);
     latencies.sort();
     let mut pages = Vec::new();

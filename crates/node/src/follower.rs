@@ -23,6 +23,8 @@ use uuid::Uuid;
 const HOLE_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH: i64 = 1000;
 const RESYNC_LOOKBACK: i64 = 256;
+/// Changed routes served from the delta layer before the base router is rebuilt with them.
+const DELTA_LIMIT: usize = 512;
 
 struct State {
     /// Every event with a sequence number up to here has been applied (or skipped as rolled back).
@@ -31,9 +33,20 @@ struct State {
     seen_above: BTreeSet<i64>,
     /// When the hole right above the watermark was first noticed.
     hole_since: Option<Instant>,
-    routes: HashMap<Uuid, RouteSpec>,
+    routes: HashMap<Uuid, Arc<RouteSpec>>,
     services: HashMap<Uuid, Arc<ServiceSpec>>,
+    /// Routes changed since the base router was built; they are served from the delta layer.
+    delta: std::collections::HashSet<Uuid>,
     version: u64,
+}
+
+/// What a catch-up changed.
+#[derive(Default)]
+struct Applied {
+    routes: bool,
+    services: bool,
+    /// Rebuild the base router rather than layering (a service's `enabled` flag flipped, or a resync).
+    full: bool,
 }
 
 /// The change follower of one node.
@@ -41,6 +54,11 @@ pub struct Follower {
     store: Store,
     proxy: Arc<Proxy>,
     state: tokio::sync::Mutex<State>,
+    /// Sync requests made so far, and the newest request a finished catch-up covers: a catch-up that
+    /// starts after a request was made has read that request's committed write.
+    requested: std::sync::atomic::AtomicU64,
+    covered: tokio::sync::watch::Sender<u64>,
+    wake: tokio::sync::Notify,
 }
 
 impl Follower {
@@ -52,9 +70,17 @@ impl Follower {
             hole_since: None,
             routes: HashMap::new(),
             services: HashMap::new(),
+            delta: std::collections::HashSet::new(),
             version: 0,
         };
-        let follower = Arc::new(Follower { store, proxy, state: tokio::sync::Mutex::new(state) });
+        let follower = Arc::new(Follower {
+            store,
+            proxy,
+            state: tokio::sync::Mutex::new(state),
+            requested: std::sync::atomic::AtomicU64::new(0),
+            covered: tokio::sync::watch::channel(0).0,
+            wake: tokio::sync::Notify::new(),
+        });
         follower.resync().await?;
         Ok(follower)
     }
@@ -71,7 +97,7 @@ impl Follower {
         state.routes = routes
             .iter()
             .filter_map(|e| RouteSpec::from_entity(e).map_err(|err| tracing::warn!(%err, "route skipped")).ok())
-            .map(|r| (r.id, r))
+            .map(|r| (r.id, Arc::new(r)))
             .collect();
         state.services = services
             .iter()
@@ -83,7 +109,7 @@ impl Follower {
         state.watermark = (watermark - RESYNC_LOOKBACK).max(0);
         state.seen_above.clear();
         state.hole_since = None;
-        self.publish(&mut state);
+        self.publish(&mut state, Applied { routes: true, services: true, full: true });
         tracing::info!(
             routes = state.routes.len(),
             services = state.services.len(),
@@ -93,10 +119,19 @@ impl Follower {
         Ok(())
     }
 
-    /// Applies every change event committed so far. Returns once the published snapshot includes them.
-    pub async fn catch_up(&self) -> anyhow::Result<()> {
+    /// Returns once the proxy serves every change committed before the call. Concurrent callers share one
+    /// catch-up (and one router rebuild), like a group commit, so a write storm does not rebuild per write.
+    pub async fn sync(&self) {
+        let ticket = self.requested.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let mut covered = self.covered.subscribe();
+        self.wake.notify_one();
+        let _ = covered.wait_for(|c| *c >= ticket).await;
+    }
+
+    /// Applies every change event committed so far and publishes a snapshot if the proxy's view changed.
+    async fn catch_up(&self) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
-        let mut changed = false;
+        let mut changed = Applied::default();
         loop {
             let events = self.store.changes_since(state.watermark, BATCH).await?;
             let fresh: Vec<_> = events.into_iter().filter(|e| !state.seen_above.contains(&e.seq)).collect();
@@ -104,8 +139,12 @@ impl Follower {
                 break;
             }
             let count = fresh.len();
+            for entity in ["routes", "services"] {
+                let ids: Vec<String> =
+                    fresh.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
+                self.apply(&mut state, entity, &ids, &mut changed).await?;
+            }
             for event in fresh {
-                changed |= self.apply(&mut state, &event.entity_name, &event.entity_id).await?;
                 state.seen_above.insert(event.seq);
             }
             advance(&mut state);
@@ -114,65 +153,118 @@ impl Follower {
             }
         }
         advance(&mut state);
-        if changed {
-            self.publish(&mut state);
+        if changed.routes || changed.services {
+            self.publish(&mut state, changed);
         }
         Ok(())
     }
 
-    /// Re-reads one changed entity. Returns whether the proxy's configuration changed.
-    async fn apply(&self, state: &mut State, entity: &str, id: &str) -> anyhow::Result<bool> {
-        let Ok(uuid) = Uuid::parse_str(id) else { return Ok(false) };
-        match entity {
-            "routes" => {
-                let schema = schema_by_name("routes").context("routes schema")?;
-                match self.store.get(schema, id).await? {
-                    Some(e) => match RouteSpec::from_entity(&e) {
-                        Ok(spec) => {
-                            state.routes.insert(uuid, spec);
+    /// Re-reads changed entities of one type (one query) into the follower's state, noting what changed.
+    async fn apply(
+        &self,
+        state: &mut State,
+        entity: &str,
+        ids: &[String],
+        changed: &mut Applied,
+    ) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let schema = schema_by_name(entity).context("schema")?;
+        let rows = self.store.get_many(schema, ids).await?;
+        let present: HashMap<Uuid, &serde_json::Map<String, serde_json::Value>> = rows
+            .iter()
+            .filter_map(|e| {
+                e.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()).map(|id| (id, e))
+            })
+            .collect();
+        for id in ids.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
+            let row = present.get(&id);
+            match entity {
+                "routes" => {
+                    match row.map(|e| RouteSpec::from_entity(e)) {
+                        Some(Ok(spec)) => {
+                            state.routes.insert(id, Arc::new(spec));
                         }
-                        Err(err) => {
+                        Some(Err(err)) => {
                             tracing::warn!(%err, "route skipped");
-                            state.routes.remove(&uuid);
+                            state.routes.remove(&id);
                         }
-                    },
-                    None => {
-                        state.routes.remove(&uuid);
+                        None => {
+                            state.routes.remove(&id);
+                        }
                     }
+                    state.delta.insert(id);
+                    changed.routes = true;
                 }
-                Ok(true)
-            }
-            "services" => {
-                let schema = schema_by_name("services").context("services schema")?;
-                match self.store.get(schema, id).await?.map(|e| ServiceSpec::from_entity(&e)) {
-                    Some(Ok(spec)) => {
-                        state.services.insert(uuid, Arc::new(spec));
+                _ => {
+                    let was_enabled = state.services.get(&id).map(|s| s.enabled);
+                    match row.map(|e| ServiceSpec::from_entity(e)) {
+                        Some(Ok(spec)) => {
+                            state.services.insert(id, Arc::new(spec));
+                        }
+                        _ => {
+                            state.services.remove(&id);
+                        }
                     }
-                    _ => {
-                        state.services.remove(&uuid);
-                    }
+                    // Routes of a disabled service leave the router, so flipping `enabled` rebuilds it.
+                    let now_enabled = state.services.get(&id).map(|s| s.enabled);
+                    let flipped = matches!((was_enabled, now_enabled), (Some(a), Some(b)) if a != b);
+                    changed.routes |= flipped;
+                    changed.full |= flipped;
+                    changed.services = true;
                 }
-                Ok(true)
             }
-            _ => Ok(false),
+        }
+        Ok(())
+    }
+
+    /// Folds the delta layer into a fresh base router while nothing else is happening.
+    async fn compact(&self) {
+        let mut state = self.state.lock().await;
+        if !state.delta.is_empty() {
+            self.publish(&mut state, Applied { routes: true, services: true, full: true });
         }
     }
 
-    fn publish(&self, state: &mut State) {
+    fn publish(&self, state: &mut State, changed: Applied) {
+        let started = Instant::now();
         state.version += 1;
-        let routes: Vec<RouteSpec> = state.routes.values().cloned().collect();
-        let snapshot = Snapshot::from_specs(routes, state.services.clone(), state.version);
+        let snapshot = if changed.full || state.delta.len() > DELTA_LIMIT {
+            state.delta.clear();
+            let routes: Vec<Arc<RouteSpec>> = state.routes.values().cloned().collect();
+            Snapshot::from_shared(routes, state.services.clone(), state.version)
+        } else if changed.routes {
+            let layer: Vec<Arc<RouteSpec>> =
+                state.delta.iter().filter_map(|id| state.routes.get(id).cloned()).collect();
+            self.proxy.current().layered(layer, state.delta.clone(), state.services.clone(), state.version)
+        } else {
+            self.proxy.current().with_services(state.services.clone(), state.version)
+        };
         self.proxy.publish(snapshot);
+        tracing::debug!(
+            version = state.version,
+            routes = state.routes.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "snapshot published"
+        );
     }
 
-    /// Polls the change log until `stop` turns true.
-    pub async fn poll(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    /// Catches up whenever a sync is requested, and at least every `every` to pick up other nodes' writes,
+    /// until `stop` turns true. While the database is unreachable the last snapshot keeps serving; on
+    /// recovery the follower resyncs.
+    pub async fn run(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut failing = false;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.wait_for(|v| *v) => return,
+            let idle = tokio::select! {
+                _ = self.wake.notified() => false,
+                _ = tokio::time::sleep(every) => true,
+                _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+            };
+            if idle {
+                self.compact().await;
             }
+            let ticket = self.requested.load(std::sync::atomic::Ordering::SeqCst);
             match self.catch_up().await {
                 Ok(()) if failing => {
                     tracing::info!("database reachable again; resyncing");
@@ -186,6 +278,9 @@ impl Follower {
                     failing = true;
                 }
             }
+            // Waiters are released even after a failure: their writes committed, and the next successful
+            // catch-up applies them.
+            self.covered.send_replace(ticket);
         }
     }
 }

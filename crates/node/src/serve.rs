@@ -70,11 +70,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let hook_follower = follower.clone();
     let on_write: gatehouse_admin::WriteHook = Arc::new(move |_path: String| {
         let follower = hook_follower.clone();
-        Box::pin(async move {
-            if let Err(e) = follower.catch_up().await {
-                tracing::warn!(error = %e, "could not apply a local write to the proxy configuration");
-            }
-        })
+        Box::pin(async move { follower.sync().await })
     });
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let state = Arc::new(AdminState {
@@ -118,7 +114,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         servers.push(tokio::spawn(proxy.clone().serve(socket, "http", stop_rx.clone())));
     }
     let poll_every = Duration::from_secs_f64(config.db_update_frequency.max(0.01));
-    servers.push(tokio::spawn(follower.clone().poll(poll_every, stop_rx.clone())));
+    servers.push(tokio::spawn(follower.clone().run(poll_every, stop_rx.clone())));
     tracing::info!(%node_id, "gatehouse node started");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");

@@ -172,7 +172,7 @@ fn plan(
         headers: &headers_view,
         sni: None,
     };
-    let Some(matched) = snapshot.router.find(&route_request) else {
+    let Some(matched) = snapshot.find(&route_request) else {
         return Err(Box::new(ProxyError::NoRoute.response(request_id)));
     };
     let route = matched.route;

@@ -1,9 +1,10 @@
 //! The immutable configuration the proxy serves from: the compiled router and the services, built once per
 //! change and swapped in atomically so the request path never takes a lock.
 
-use gatehouse_router::{RouteSpec, Router};
+use gatehouse_router::{Match, Request, RouteSpec, Router};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -67,8 +68,15 @@ impl ServiceSpec {
 }
 
 /// Everything one request needs, immutable once built.
+///
+/// Routes live in two compiled routers: a large `base`, rebuilt rarely, and a small `delta` holding the
+/// routes changed since. Publishing a change then compiles only the delta; `shadowed` hides the base's
+/// stale copies of changed or deleted routes.
 pub struct Snapshot {
-    pub router: Router,
+    /// Shared between snapshots until the next full rebuild.
+    pub base: Arc<Router>,
+    pub delta: Arc<Router>,
+    pub shadowed: Arc<HashSet<Uuid>>,
     pub services: HashMap<Uuid, Arc<ServiceSpec>>,
     /// Increases with every rebuild; exposed for diagnostics.
     pub version: u64,
@@ -77,7 +85,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot with no routes: every request gets Kong's 404.
     pub fn empty() -> Snapshot {
-        Snapshot { router: Router::build(Vec::new()), services: HashMap::new(), version: 0 }
+        Snapshot::from_shared(Vec::new(), HashMap::new(), 0)
     }
 
     /// Compiles routes and services from their entities. Entities that cannot be read are skipped and logged.
@@ -103,14 +111,90 @@ impl Snapshot {
 
     /// Compiles already-parsed routes and services. Routes of disabled services are left out, as Kong does.
     pub fn from_specs(routes: Vec<RouteSpec>, services: HashMap<Uuid, Arc<ServiceSpec>>, version: u64) -> Snapshot {
-        let enabled: Vec<RouteSpec> = routes
+        Snapshot::from_shared(routes.into_iter().map(Arc::new).collect(), services, version)
+    }
+
+    /// Like `from_specs` with route specs the caller keeps, so a rebuild does not copy them.
+    pub fn from_shared(
+        routes: Vec<Arc<RouteSpec>>,
+        services: HashMap<Uuid, Arc<ServiceSpec>>,
+        version: u64,
+    ) -> Snapshot {
+        let enabled: Vec<Arc<RouteSpec>> = routes
             .into_iter()
             .filter(|r| r.service_id.and_then(|id| services.get(&id)).is_none_or(|s| s.enabled))
             .collect();
-        let router = Router::build(enabled);
-        for (id, error) in router.errors() {
-            tracing::warn!(route = %id, %error, "route skipped by the router");
+        let base = compile(enabled);
+        Snapshot {
+            base: Arc::new(base),
+            delta: Arc::new(Router::build(Vec::new())),
+            shadowed: Arc::new(HashSet::new()),
+            services,
+            version,
         }
-        Snapshot { router, services, version }
+    }
+
+    /// Keeps this snapshot's base router and layers `changed` routes over it. `shadowed` lists every route
+    /// changed or deleted since the base was built.
+    pub fn layered(
+        &self,
+        changed: Vec<Arc<RouteSpec>>,
+        shadowed: HashSet<Uuid>,
+        services: HashMap<Uuid, Arc<ServiceSpec>>,
+        version: u64,
+    ) -> Snapshot {
+        let enabled = changed
+            .into_iter()
+            .filter(|r| r.service_id.and_then(|id| services.get(&id)).is_none_or(|s| s.enabled))
+            .collect();
+        Snapshot {
+            base: self.base.clone(),
+            delta: Arc::new(compile(enabled)),
+            shadowed: Arc::new(shadowed),
+            services,
+            version,
+        }
+    }
+
+    /// A snapshot with new services but the same routers, for changes that cannot alter routing (the caller
+    /// rebuilds instead when a service's `enabled` flag changes).
+    pub fn with_services(&self, services: HashMap<Uuid, Arc<ServiceSpec>>, version: u64) -> Snapshot {
+        Snapshot {
+            base: self.base.clone(),
+            delta: self.delta.clone(),
+            shadowed: self.shadowed.clone(),
+            services,
+            version,
+        }
+    }
+
+    /// The highest-priority matching route across both routers, ordered as Kong orders matchers.
+    pub fn find(&self, req: &Request<'_>) -> Option<Match<'_>> {
+        let changed = self.delta.find(req);
+        let stable = if self.shadowed.is_empty() {
+            self.base.find(req)
+        } else {
+            self.base.find_filtered(req, &|r| self.shadowed.contains(&r.id))
+        };
+        match (stable, changed) {
+            (Some(s), Some(c)) => Some(if (c.priority, c.matcher_id) > (s.priority, s.matcher_id) { c } else { s }),
+            (s, None) => s,
+            (None, c) => c,
+        }
+    }
+}
+
+fn compile(routes: Vec<Arc<RouteSpec>>) -> Router {
+    let router = Router::build_shared(routes);
+    for (id, error) in router.errors() {
+        tracing::warn!(route = %id, %error, "route skipped by the router");
+    }
+    router
+}
+
+impl Snapshot {
+    /// Number of routes in the delta layer, so the owner knows when to rebuild the base.
+    pub fn delta_len(&self) -> usize {
+        self.shadowed.len()
     }
 }

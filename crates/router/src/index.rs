@@ -124,8 +124,8 @@ impl Index {
         ix
     }
 
-    /// Rank of the highest-priority matcher accepting the request.
-    pub(crate) fn best(&self, matchers: &[Matcher], ctx: &Ctx<'_>) -> Option<usize> {
+    /// Rank of the highest-priority matcher accepting the request and allowed by `allow` (given the rank).
+    pub(crate) fn best(&self, matchers: &[Matcher], ctx: &Ctx<'_>, allow: &dyn Fn(usize) -> bool) -> Option<usize> {
         let mut best = usize::MAX;
         let mut scan = |list: &[u32]| {
             for &r in list {
@@ -133,7 +133,7 @@ impl Index {
                 if r >= best {
                     break;
                 }
-                if matchers.get(r).is_some_and(|m| m.matches(ctx)) {
+                if matchers.get(r).is_some_and(|m| m.matches(ctx)) && allow(r) {
                     best = r;
                     break;
                 }

@@ -169,8 +169,11 @@ pub struct Match<'r> {
     pub matched_path: Option<Cow<'r, str>>,
     /// Regex captures; empty for prefix or host-only matches.
     pub captures: Captures,
-    /// Priority of the matcher that won, for diagnostics.
+    /// Priority of the matcher that won; with `matcher_id` it orders matches from different routers.
     pub priority: u64,
+    /// Id of the matcher that won (the route id, or Kong's derived id for one path group of a split route);
+    /// equal priorities go to the larger id.
+    pub matcher_id: uuid::Uuid,
 }
 
 impl Match<'_> {
@@ -183,7 +186,7 @@ impl Match<'_> {
 
 /// The compiled router: immutable, `Send + Sync`, meant to be shared behind an `Arc` and replaced whole.
 pub struct Router {
-    routes: Vec<RouteSpec>,
+    routes: Vec<std::sync::Arc<RouteSpec>>,
     matchers: Vec<compile::Matcher>,
     index: index::Index,
     errors: Vec<(uuid::Uuid, String)>,
@@ -193,6 +196,12 @@ impl Router {
     /// Compiles all routes; routes that cannot compile (bad regex, bad host) are skipped and reported in
     /// [`Router::errors`], as Kong logs and skips them. Stream routes are ignored silently.
     pub fn build(routes: Vec<RouteSpec>) -> Router {
+        Router::build_shared(routes.into_iter().map(std::sync::Arc::new).collect())
+    }
+
+    /// Like [`Router::build`], for callers that keep their route specs across rebuilds: the specs are shared,
+    /// not copied, so a rebuild after one change costs only compiling and indexing.
+    pub fn build_shared(routes: Vec<std::sync::Arc<RouteSpec>>) -> Router {
         let mut errors = Vec::new();
         let mut matchers = Vec::new();
         for (i, r) in routes.iter().enumerate() {
@@ -227,18 +236,25 @@ impl Router {
 
     /// Highest-priority route matching the request, or `None` (Kong's 404 "no Route matched").
     pub fn find(&self, req: &Request<'_>) -> Option<Match<'_>> {
+        self.find_filtered(req, &|_| false)
+    }
+
+    /// Like [`Router::find`], ignoring routes for which `skip` is true. A caller that layers a small router of
+    /// recent changes over a large one uses it to hide the large router's stale versions of changed routes.
+    pub fn find_filtered(&self, req: &Request<'_>, skip: &dyn Fn(&RouteSpec) -> bool) -> Option<Match<'_>> {
         let path = normalize_path(req.path);
         let (host, port) = compile::split_host_port(req.host);
         let port = port.unwrap_or(req.port);
         let mut buf = [0u8; 256];
         let lower: Cow<'_, str> = compile::lower_host(host, &mut buf);
         let ctx = compile::Ctx { req, host: &lower, port, path: &path };
-        let best = self.index.best(&self.matchers, &ctx)?;
+        let allow = |rank: usize| self.matchers.get(rank).is_some_and(|m| !skip(&self.routes[m.route]));
+        let best = self.index.best(&self.matchers, &ctx, &allow)?;
         let m = &self.matchers[best];
         let route = &self.routes[m.route];
         let (matched_path, captures) = m.path_result(&path);
         let prefix = if route.strip_path { matched_path.clone() } else { None };
-        Some(Match { route, prefix, matched_path, captures, priority: m.priority })
+        Some(Match { route, prefix, matched_path, captures, priority: m.priority, matcher_id: m.id })
     }
 }
 

@@ -31,6 +31,23 @@ impl Store {
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
 
+    /// Reads several entities by id in one query; ids that no longer exist are simply absent.
+    pub async fn get_many(&self, schema: &Schema, ids: &[String]) -> Result<Vec<Entity>, StoreError> {
+        let ids: Vec<String> = ids.iter().filter_map(|id| normalize_uuid(id)).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = self.backend;
+        let params: Vec<String> = (1..=ids.len()).map(|n| b.uuid_param(n)).collect();
+        let sql = format!("SELECT {} FROM {} WHERE id IN ({})", b.text("entity"), schema.name, params.join(", "));
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| decode_entity(&r.try_get::<String, _>(0)?)).collect()
+    }
+
     /// Reads one entity by a unique field (the endpoint key, e.g. a service's `name`).
     pub async fn get_by(&self, schema: &Schema, field: &str, value: &str) -> Result<Option<Entity>, StoreError> {
         let sql = format!("SELECT {} FROM {} WHERE {field} = $1", self.backend.text("entity"), schema.name);
