@@ -31,8 +31,29 @@ impl Headers for HeaderView<'_> {
     }
 }
 
+thread_local! {
+    /// Per-thread xorshift state seeded once from the OS, so request ids cost no syscall.
+    static ID_STATE: std::cell::Cell<(u64, u64)> = std::cell::Cell::new({
+        let seed = uuid::Uuid::new_v4().as_u128();
+        ((seed >> 64) as u64 | 1, seed as u64 | 1)
+    });
+}
+
+/// A random 32-hex-digit request id, like Kong's `X-Kong-Request-Id`.
 fn new_request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    let (mut a, mut b) = ID_STATE.with(|s| s.get());
+    let mut next = || {
+        // xorshift128+
+        let mut x = a;
+        let y = b;
+        a = y;
+        x ^= x << 23;
+        b = x ^ y ^ (x >> 17) ^ (y >> 26);
+        b.wrapping_add(y)
+    };
+    let (hi, lo) = (next(), next());
+    ID_STATE.with(|s| s.set((a, b)));
+    format!("{hi:016x}{lo:016x}")
 }
 
 /// Rejects requests whose framing is ambiguous: both `Content-Length` and `Transfer-Encoding`, or
@@ -129,10 +150,8 @@ pub async fn handle(
         headers.insert("x-kong-upstream-latency", HeaderValue::from(upstream_latency.as_millis() as u64));
         headers.insert("x-kong-proxy-latency", HeaderValue::from(proxy_latency.as_millis() as u64));
     }
-    if options.server_tokens {
-        if let Ok(v) = HeaderValue::from_str(&format!("1.1 gatehouse/{}", options.version)) {
-            headers.append(hyper::header::VIA, v);
-        }
+    if let Some(via) = &proxy.via {
+        headers.append(hyper::header::VIA, via.clone());
     }
     let response = response.map(|body| body.boxed());
     if options.request_id_downstream {
@@ -282,10 +301,8 @@ fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Respo
 
 /// Headers every proxy-generated response carries.
 fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy) -> Response<ProxyBody> {
-    if proxy.options.server_tokens {
-        if let Ok(v) = HeaderValue::from_str(&format!("gatehouse/{}", proxy.options.version)) {
-            response.headers_mut().insert(hyper::header::SERVER, v);
-        }
+    if let Some(server) = &proxy.server {
+        response.headers_mut().insert(hyper::header::SERVER, server.clone());
     }
     if proxy.options.request_id_downstream {
         response = with_request_id(response, request_id);

@@ -72,6 +72,9 @@ pub struct Proxy {
     client: UpstreamClient,
     /// A second pool for bodiless requests, which can be retried because no request bytes are lost.
     empty_client: EmptyClient,
+    /// `Via` and `Server` values, rendered once.
+    via: Option<hyper::header::HeaderValue>,
+    server: Option<hyper::header::HeaderValue>,
 }
 
 impl Proxy {
@@ -89,7 +92,17 @@ impl Proxy {
         };
         let client = builder().build(connector.clone());
         let empty_client = builder().build(connector);
-        Arc::new(Proxy { snapshot: ArcSwap::from_pointee(Snapshot::empty()), options, client, empty_client })
+        let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
+        let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
+        let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
+        Arc::new(Proxy {
+            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            options,
+            client,
+            empty_client,
+            via,
+            server,
+        })
     }
 
     /// Makes `snapshot` the configuration for every request that starts from now on.

@@ -66,6 +66,11 @@ impl Node {
         format!("http://127.0.0.1:{}", self.admin_port)
     }
 
+    /// The process id, for measurements such as RSS.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The proxy base URL.
     pub fn proxy_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.proxy_port)
