@@ -229,3 +229,29 @@ async fn ambiguous_request_framing_cannot_smuggle() {
     assert!(text.contains("\"body_length\":0"), "{text}");
     assert!(!text.contains("\"content-length\":\"30\""), "{text}");
 }
+
+#[tokio::test]
+async fn a_silent_upstream_times_out_with_504_after_read_timeout() {
+    let s = setup().await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    s.create(
+        "/services",
+        json!({"name": "slow", "url": format!("http://127.0.0.1:{port}"), "read_timeout": 300, "connect_timeout": 300}),
+    )
+    .await;
+    s.create("/services/slow/routes", json!({"paths": ["/slow"]})).await;
+    let started = std::time::Instant::now();
+    let reply = s.proxy(reqwest::Method::GET, "/slow").send().await.expect("proxy");
+    assert_eq!(reply.status(), 504);
+    let body: Value = reply.json().await.expect("json");
+    assert_eq!(body["message"], "The upstream server is timed out");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    holder.abort();
+}

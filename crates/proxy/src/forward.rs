@@ -3,6 +3,7 @@
 
 use crate::errors::ProxyError;
 use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
+use crate::upstream::{BoxError, IdleTimeout};
 use crate::Proxy;
 use bytes::Bytes;
 use gatehouse_router::{normalize_path, Headers, Request as RouteRequest};
@@ -15,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 /// The response body type: the upstream's streamed body, or a small body the proxy made.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
 
 /// A complete body from bytes (proxy-generated responses).
 pub fn full(body: impl Into<Bytes>) -> ProxyBody {
@@ -153,7 +154,8 @@ pub async fn handle(
     if let Some(via) = &proxy.via {
         headers.append(hyper::header::VIA, via.clone());
     }
-    let response = response.map(|body| body.boxed());
+    let read_timeout = service.read_timeout;
+    let response = response.map(|body| IdleTimeout::new(body, read_timeout).boxed());
     if options.request_id_downstream {
         return with_request_id(response, &request_id);
     }
@@ -221,17 +223,18 @@ async fn send(
     request: Request<Incoming>,
     service: &crate::ServiceSpec,
 ) -> Result<Response<Incoming>, ProxyError> {
+    let clients = proxy.pools.get(service.connect_timeout);
+    // Kong's read_timeout runs between two reads; the first read is the response head.
     let deadline = service.connect_timeout + service.read_timeout;
-    let bodiless = request.body().is_end_stream();
-    if bodiless {
+    if request.body().is_end_stream() {
         let (parts, _) = request.into_parts();
         let mut attempt = 0;
         loop {
             let mut retry = Request::from_parts(parts.clone(), Empty::<Bytes>::new());
             *retry.extensions_mut() = hyper::http::Extensions::new();
-            match tokio::time::timeout(deadline, proxy.empty_client.request(retry)).await {
+            match tokio::time::timeout(deadline, clients.empty.request(retry)).await {
                 Ok(Ok(response)) => return Ok(response),
-                Ok(Err(e)) if e.is_connect() && attempt < service.retries => {
+                Ok(Err(e)) if e.is_connect() && !is_timeout(&e) && attempt < service.retries => {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
                 }
@@ -240,16 +243,34 @@ async fn send(
             }
         }
     }
-    match tokio::time::timeout(deadline, proxy.client.request(request)).await {
+    let request = request.map(|body| IdleTimeout::new(body, service.write_timeout));
+    match tokio::time::timeout(deadline, clients.body.request(request)).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(e)) => Err(classify(&e)),
         Err(_) => Err(ProxyError::Timeout),
     }
 }
 
+/// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<crate::upstream::Idle>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
 fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     tracing::info!(%error, "upstream request failed");
-    if format!("{error:?}").contains("TimedOut") {
+    if is_timeout(error) {
         ProxyError::Timeout
     } else {
         ProxyError::BadGateway

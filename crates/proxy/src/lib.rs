@@ -8,11 +8,11 @@ mod errors;
 mod forward;
 mod headers;
 pub mod snapshot;
+pub mod upstream;
 
 pub use snapshot::{ServiceSpec, Snapshot};
 
 use arc_swap::ArcSwap;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -62,16 +62,12 @@ impl Default for ProxyOptions {
     }
 }
 
-type UpstreamClient = hyper_util::client::legacy::Client<HttpConnector, hyper::body::Incoming>;
-type EmptyClient = hyper_util::client::legacy::Client<HttpConnector, http_body_util::Empty<bytes::Bytes>>;
-
 /// One proxy instance, shared by all listeners of a node.
 pub struct Proxy {
     snapshot: ArcSwap<Snapshot>,
     options: ProxyOptions,
-    client: UpstreamClient,
-    /// A second pool for bodiless requests, which can be retried because no request bytes are lost.
-    empty_client: EmptyClient,
+    /// Keep-alive pools to upstreams, one pair per connect timeout in use.
+    pools: upstream::ClientPools,
     /// `Via` and `Server` values, rendered once.
     via: Option<hyper::header::HeaderValue>,
     server: Option<hyper::header::HeaderValue>,
@@ -79,30 +75,14 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(options: ProxyOptions) -> Arc<Proxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(60)));
-        let builder = || {
-            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-            b.pool_idle_timeout(options.keepalive_idle_timeout)
-                .pool_max_idle_per_host(options.keepalive_pool_size)
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new());
-            b
-        };
-        let client = builder().build(connector.clone());
-        let empty_client = builder().build(connector);
+        let pools = upstream::ClientPools::new(upstream::PoolSettings {
+            max_idle_per_host: options.keepalive_pool_size,
+            idle_timeout: options.keepalive_idle_timeout,
+        });
         let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
-        Arc::new(Proxy {
-            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
-            options,
-            client,
-            empty_client,
-            via,
-            server,
-        })
+        Arc::new(Proxy { snapshot: ArcSwap::from_pointee(Snapshot::empty()), options, pools, via, server })
     }
 
     /// Makes `snapshot` the configuration for every request that starts from now on.

@@ -1,0 +1,130 @@
+//! Upstream connections: keep-alive pools per connect timeout (a service's `connect_timeout` has to reach
+//! the connector, which only sees the URI), and bodies that fail when the peer goes quiet for longer than
+//! the service's `read_timeout` / `write_timeout` (Kong's timeouts are between two reads or two writes, not
+//! for the whole exchange).
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The error of bodies passing through the proxy.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a body stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("no data for {0:?}")]
+pub struct Idle(pub Duration);
+
+/// A body that fails with [`Idle`] when its source produces nothing for `timeout`.
+pub struct IdleTimeout<B> {
+    inner: B,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> IdleTimeout<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        IdleTimeout { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)) }
+    }
+}
+
+impl<B> Body for IdleTimeout<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                this.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Idle(this.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The request body sent upstream: the client's body, cut off after `write_timeout` of silence.
+pub type RequestBody = IdleTimeout<Incoming>;
+
+pub(crate) type BodyClient = hyper_util::client::legacy::Client<HttpConnector, RequestBody>;
+pub(crate) type EmptyClient = hyper_util::client::legacy::Client<HttpConnector, http_body_util::Empty<Bytes>>;
+
+/// Two pools sharing one connect timeout: one for requests with bodies, one for bodiless requests (which
+/// can be retried, since they carry nothing that could be lost).
+pub(crate) struct Clients {
+    pub body: BodyClient,
+    pub empty: EmptyClient,
+}
+
+/// Keep-alive settings shared by every pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolSettings {
+    pub max_idle_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Pools by connect timeout. Lookups are lock-free; a new timeout value adds its pools once.
+pub(crate) struct ClientPools {
+    settings: PoolSettings,
+    by_timeout: ArcSwap<HashMap<Duration, Arc<Clients>>>,
+}
+
+impl ClientPools {
+    pub fn new(settings: PoolSettings) -> Self {
+        ClientPools { settings, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
+    }
+
+    /// The pools whose connector gives up after `connect_timeout`.
+    pub fn get(&self, connect_timeout: Duration) -> Arc<Clients> {
+        if let Some(clients) = self.by_timeout.load().get(&connect_timeout) {
+            return clients.clone();
+        }
+        let created = Arc::new(self.build(connect_timeout));
+        self.by_timeout.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            next.entry(connect_timeout).or_insert_with(|| created.clone());
+            next
+        });
+        self.by_timeout.load().get(&connect_timeout).cloned().unwrap_or(created)
+    }
+
+    fn build(&self, connect_timeout: Duration) -> Clients {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(connect_timeout));
+        let builder = || {
+            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+            b.pool_idle_timeout(self.settings.idle_timeout)
+                .pool_max_idle_per_host(self.settings.max_idle_per_host)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new());
+            b
+        };
+        Clients { body: builder().build(connector.clone()), empty: builder().build(connector) }
+    }
+}
