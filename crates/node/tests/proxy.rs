@@ -255,3 +255,30 @@ async fn a_silent_upstream_times_out_with_504_after_read_timeout() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     holder.abort();
 }
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_before_exiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = setup().await;
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = slow.local_addr().expect("addr").port();
+    let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel::<()>();
+    let upstream = tokio::spawn(async move {
+        let Ok((mut stream, _)) = slow.accept().await else { return };
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        let _ = arrived_tx.send(());
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndone").await;
+    });
+    s.create("/services", json!({"name": "slow", "url": format!("http://127.0.0.1:{port}")})).await;
+    s.create("/services/slow/routes", json!({"paths": ["/slow"]})).await;
+    let request = s.proxy(reqwest::Method::GET, "/slow").send();
+    let in_flight = tokio::spawn(async move { request.await.map(|r| r.status().as_u16()) });
+    arrived_rx.await.expect("the request reached the upstream");
+    s.node.terminate().expect("SIGTERM");
+    let status = in_flight.await.expect("join").expect("the in-flight request completes");
+    assert_eq!(status, 200);
+    assert_eq!(s.node.wait_exit(std::time::Duration::from_secs(10)).await.expect("exit"), Some(0));
+    upstream.abort();
+}
