@@ -4,10 +4,12 @@
 //! The proxy reads configuration only from an `Arc<Snapshot>` behind an `ArcSwap`: a request loads the
 //! current snapshot once (no lock) and uses it to the end, while a new snapshot can be published at any time.
 
+pub mod balancer;
 mod errors;
 mod forward;
 mod headers;
 pub mod snapshot;
+pub mod tls;
 pub mod upstream;
 
 pub use snapshot::{ServiceSpec, Snapshot};
@@ -19,6 +21,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(16384)
+}
 
 /// Proxy behaviour taken from the node configuration.
 #[derive(Debug, Clone)]
@@ -64,7 +76,8 @@ impl Default for ProxyOptions {
 
 /// One proxy instance, shared by all listeners of a node.
 pub struct Proxy {
-    snapshot: ArcSwap<Snapshot>,
+    /// Shared by the per-core workers of one listener set.
+    snapshot: Arc<ArcSwap<Snapshot>>,
     options: ProxyOptions,
     /// Keep-alive pools to upstreams, one pair per connect timeout in use.
     pools: upstream::ClientPools,
@@ -82,7 +95,67 @@ impl Proxy {
         let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
-        Arc::new(Proxy { snapshot: ArcSwap::from_pointee(Snapshot::empty()), options, pools, via, server })
+        let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
+        Arc::new(Proxy { snapshot, options, pools, via, server })
+    }
+
+    /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
+    pub fn sibling(&self) -> Arc<Proxy> {
+        let pools = upstream::ClientPools::new(upstream::PoolSettings {
+            max_idle_per_host: self.options.keepalive_pool_size,
+            idle_timeout: self.options.keepalive_idle_timeout,
+        });
+        Arc::new(Proxy {
+            snapshot: self.snapshot.clone(),
+            options: self.options.clone(),
+            pools,
+            via: self.via.clone(),
+            server: self.server.clone(),
+        })
+    }
+
+    /// Serves `addr` with one single-threaded runtime per worker, each accepting on its own `SO_REUSEPORT`
+    /// socket and keeping its own upstream pools, as nginx's workers do: a request never hops between
+    /// threads. Returns once every worker is listening; the threads end after `stop` turns true.
+    pub fn serve_workers(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        workers: usize,
+        scheme: &'static str,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let mut threads = Vec::new();
+        for n in 0..workers.max(1) {
+            let proxy = self.sibling();
+            let stop = stop.clone();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+            let thread = std::thread::Builder::new().name(format!("proxy-worker-{n}")).spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match reuseport_listener(addr) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    proxy.serve(listener, scheme, stop).await;
+                });
+            })?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => threads.push(thread),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(std::io::Error::other("proxy worker exited before listening")),
+            }
+        }
+        Ok(threads)
     }
 
     /// Makes `snapshot` the configuration for every request that starts from now on.
