@@ -108,10 +108,21 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             continue;
         }
         let address = listener.authority();
-        let socket =
-            TcpListener::bind(&address).await.with_context(|| format!("cannot bind proxy listener {address}"))?;
-        tracing::info!("proxy listener started on http://{}", socket.local_addr()?);
-        servers.push(tokio::spawn(proxy.clone().serve(socket, "http", stop_rx.clone())));
+        let addr = tokio::net::lookup_host(&address)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .with_context(|| format!("cannot resolve proxy listener {address}"))?;
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = proxy
+            .serve_workers(addr, workers, "http", stop_rx.clone())
+            .with_context(|| format!("cannot bind proxy listener {address}"))?;
+        tracing::info!("proxy listener started on http://{addr} ({workers} workers)");
+        servers.push(tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }));
     }
     let poll_every = Duration::from_secs_f64(config.db_update_frequency.max(0.01));
     servers.push(tokio::spawn(follower.clone().run(poll_every, stop_rx.clone())));
