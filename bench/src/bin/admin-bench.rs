@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let mut results = Vec::new();
 
     let quiet = vec![("GATEHOUSE_LOG_LEVEL".to_string(), "warn".to_string())];
-    let sqlite = Node::start(&binary, NodeOptions { env: quiet.clone(), args: vec![] }).await?;
+    let sqlite = Node::start(&binary, NodeOptions { env: quiet.clone(), args: vec![], ..Default::default() }).await?;
     results.push(run("SQLite (embedded)", &sqlite, count, concurrency).await?);
     drop(sqlite);
 
@@ -133,7 +133,8 @@ async fn main() -> anyhow::Result<()> {
     let mut env = cluster.node_env(&database);
     env.extend(quiet);
     env.push(("GATEHOUSE_PG_POOL_SIZE".into(), concurrency.to_string()));
-    let pg = Node::start(&binary, NodeOptions { env, args: vec!["--run-migrations".into()] }).await?;
+    let pg =
+        Node::start(&binary, NodeOptions { env, args: vec!["--run-migrations".into()], ..Default::default() }).await?;
     results.push(run("PostgreSQL", &pg, count, concurrency).await?);
 
     println!("Admin API: {count} services + {count} routes created over HTTP ({concurrency} in flight), then paged 1000 at a time");

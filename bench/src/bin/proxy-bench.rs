@@ -164,7 +164,11 @@ async fn main() -> anyhow::Result<()> {
         let (upstream_port, nginx_port) = (free_port(), free_port());
         let nginx = start_nginx(upstream_port, nginx_port, routes)?;
         wait_port(nginx_port).await?;
-        let options = NodeOptions { env: vec![("GATEHOUSE_LOG_LEVEL".into(), "warn".into())], args: vec![] };
+        let options = NodeOptions {
+            env: vec![("GATEHOUSE_LOG_LEVEL".into(), "warn".into())],
+            args: vec![],
+            ..Default::default()
+        };
         let node = Node::start(&binary, options).await?;
         let pid = node.pid().context("node pid")?;
         if routes == 1 {

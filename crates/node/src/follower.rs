@@ -53,6 +53,8 @@ struct Applied {
 pub struct Follower {
     store: Store,
     proxy: Arc<Proxy>,
+    /// The certificate served when no SNI matches (`ssl_cert`, or a generated one).
+    default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
     state: tokio::sync::Mutex<State>,
     /// Sync requests made so far, and the newest request a finished catch-up covers: a catch-up that
     /// starts after a request was made has read that request's committed write.
@@ -63,7 +65,11 @@ pub struct Follower {
 
 impl Follower {
     /// Loads the whole configuration and publishes the first snapshot.
-    pub async fn start(store: Store, proxy: Arc<Proxy>) -> anyhow::Result<Arc<Follower>> {
+    pub async fn start(
+        store: Store,
+        proxy: Arc<Proxy>,
+        default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+    ) -> anyhow::Result<Arc<Follower>> {
         let state = State {
             watermark: 0,
             seen_above: BTreeSet::new(),
@@ -76,6 +82,7 @@ impl Follower {
         let follower = Arc::new(Follower {
             store,
             proxy,
+            default_certificate,
             state: tokio::sync::Mutex::new(state),
             requested: std::sync::atomic::AtomicU64::new(0),
             covered: tokio::sync::watch::channel(0).0,
@@ -106,6 +113,7 @@ impl Follower {
             .collect();
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless).
+        self.reload_certificates().await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(0);
         state.seen_above.clear();
         state.hole_since = None;
@@ -139,6 +147,9 @@ impl Follower {
                 break;
             }
             let count = fresh.len();
+            if fresh.iter().any(|e| e.entity_name == "certificates" || e.entity_name == "snis") {
+                self.reload_certificates().await?;
+            }
             for entity in ["routes", "services"] {
                 let ids: Vec<String> =
                     fresh.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
@@ -216,6 +227,16 @@ impl Follower {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Rebuilds the TLS certificate store from the tables. Certificates are few and change rarely, so a
+    /// full reload is simpler than tracking them one by one; the swap is atomic for new handshakes.
+    async fn reload_certificates(&self) -> anyhow::Result<()> {
+        let certificates = self.store.all_entities(schema_by_name("certificates").context("schema")?).await?;
+        let snis = self.store.all_entities(schema_by_name("snis").context("schema")?).await?;
+        let store = gatehouse_proxy::tls::CertStore::build(&certificates, &snis, self.default_certificate.clone());
+        self.proxy.certificates().store(store);
         Ok(())
     }
 

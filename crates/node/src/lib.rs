@@ -3,4 +3,5 @@
 pub mod config;
 pub mod database;
 pub mod follower;
+pub mod listeners;
 pub mod serve;

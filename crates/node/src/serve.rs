@@ -1,16 +1,14 @@
 //! `gatehouse start`: opens the store, binds the listeners, serves until SIGTERM/SIGINT, then drains.
 
-use crate::config::{Config, Listener, LogLevel};
-use crate::database;
+use crate::config::{Config, LogLevel};
+use crate::{database, listeners};
 use anyhow::Context as _;
 use gatehouse_admin::{AdminOptions, AdminState, Counters, NodeInfo};
 use gatehouse_store::dao::Dao;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Sets up logging at the configured `log_level` (`RUST_LOG` overrides it for debugging).
@@ -66,7 +64,8 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let store = database::open_as(&config, node_id).await?;
     database::ensure_schema(&store, &config, run_migrations).await?;
     let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config));
-    let follower = crate::follower::Follower::start(store.clone(), proxy.clone()).await?;
+    let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
+    let follower = crate::follower::Follower::start(store.clone(), proxy.clone(), Some(default_certificate)).await?;
     let hook_follower = follower.clone();
     let on_write: gatehouse_admin::WriteHook = Arc::new(move |_path: String| {
         let follower = hook_follower.clone();
@@ -94,19 +93,17 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let body_limit = axum::extract::DefaultBodyLimit::max(state.options.max_body_bytes);
     let admin = gatehouse_admin::router(state.clone()).layer(body_limit);
     let status = gatehouse_admin::status_router(state.clone());
-    for (kind, listeners, router) in [("admin", &config.admin_listen, admin), ("status", &config.status_listen, status)]
+    let admin_tls = listeners::TlsSettings::new(&config.admin_ssl_cert, &config.admin_ssl_cert_key)?;
+    let status_tls = listeners::TlsSettings::new(&config.status_ssl_cert, &config.status_ssl_cert_key)?;
+    for (kind, list, router, tls) in
+        [("admin", &config.admin_listen, admin, &admin_tls), ("status", &config.status_listen, status, &status_tls)]
     {
-        for listener in listeners {
-            if let Some(server) = bind(kind, listener, router.clone(), &state, stop_rx.clone()).await? {
-                servers.push(server);
-            }
+        for listener in list {
+            let server = listeners::serve_api(kind, listener, router.clone(), &state, tls, stop_rx.clone()).await?;
+            servers.push(server);
         }
     }
     for listener in &config.proxy_listen {
-        if listener.ssl {
-            tracing::warn!(listener = %listener.text, "proxy listener not started: TLS listeners are not part of this build yet");
-            continue;
-        }
         let address = listener.authority();
         let addr = tokio::net::lookup_host(&address)
             .await
@@ -114,10 +111,15 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             .and_then(|mut a| a.next())
             .with_context(|| format!("cannot resolve proxy listener {address}"))?;
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let tls = match listener.ssl {
+            true => Some(proxy.tls_acceptor(listener.http2).context("TLS configuration for the proxy")?),
+            false => None,
+        };
         let threads = proxy
-            .serve_workers(addr, workers, "http", stop_rx.clone())
+            .serve_workers(addr, workers, tls, stop_rx.clone())
             .with_context(|| format!("cannot bind proxy listener {address}"))?;
-        tracing::info!("proxy listener started on http://{addr} ({workers} workers)");
+        let scheme = if listener.ssl { "https" } else { "http" };
+        tracing::info!("proxy listener started on {scheme}://{addr} ({workers} workers)");
         servers.push(tokio::task::spawn_blocking(move || {
             for thread in threads {
                 let _ = thread.join();
@@ -136,65 +138,6 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn bind(
-    kind: &str,
-    listener: &Listener,
-    router: axum::Router,
-    state: &Arc<AdminState>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    if listener.ssl {
-        tracing::warn!(listener = %listener.text, "{kind} listener not started: TLS listeners are not part of this build yet");
-        return Ok(None);
-    }
-    let address = listener.authority();
-    let socket = TcpListener::bind(&address).await.with_context(|| format!("cannot bind {kind} listener {address}"))?;
-    let local = socket.local_addr()?;
-    tracing::info!("{kind} listener started on http://{local}");
-    let counters = state.counters.clone();
-    let make_service = router.into_make_service();
-    let server =
-        axum::serve(CountingListener { inner: socket, counters }, make_service).with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|v| *v).await;
-        });
-    Ok(Some(tokio::spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "listener failed");
-        }
-    })))
-}
-
-/// A TCP listener that counts accepted connections for `/status`.
-struct CountingListener {
-    inner: TcpListener,
-    counters: Arc<Counters>,
-}
-
-impl axum::serve::Listener for CountingListener {
-    type Io = tokio::net::TcpStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((io, addr)) => {
-                    let _ = io.set_nodelay(true);
-                    self.counters.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    return (io, addr);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
 }
 
 async fn shutdown_signal() {

@@ -111,7 +111,11 @@ async fn start_serves_the_admin_api_and_stops_on_sigterm() {
 
 #[tokio::test]
 async fn secrets_never_reach_logs_or_the_admin_api() {
-    let options = NodeOptions { env: vec![("GATEHOUSE_PG_PASSWORD".into(), "hunter2-secret".into())], args: vec![] };
+    let options = NodeOptions {
+        env: vec![("GATEHOUSE_PG_PASSWORD".into(), "hunter2-secret".into())],
+        args: vec![],
+        ..Default::default()
+    };
     let node = Node::start(binary(), options).await.expect("node starts");
     let root = reqwest::get(node.admin_url()).await.expect("root").text().await.expect("text");
     assert!(!root.contains("hunter2-secret"), "{root}");
@@ -138,7 +142,8 @@ async fn health_reports_a_running_node_and_a_missing_one() {
 async fn two_processes_share_one_sqlite_file() {
     let shared = TempDir::new("shared-sqlite").expect("dir");
     let prefix = shared.path.to_string_lossy().to_string();
-    let options = || NodeOptions { env: vec![("GATEHOUSE_PREFIX".into(), prefix.clone())], args: vec![] };
+    let options =
+        || NodeOptions { env: vec![("GATEHOUSE_PREFIX".into(), prefix.clone())], args: vec![], ..Default::default() };
     let a = Node::start(binary(), options()).await.expect("a");
     let b = Node::start(binary(), options()).await.expect("b");
     gatehouse_testkit::race_service_creates(&a, &b, 10).await.expect("one 201 and one 409 per round");

@@ -10,7 +10,7 @@ fn binary() -> &'static Path {
 
 fn options(cluster: &PgCluster, database: &str, run_migrations: bool) -> NodeOptions {
     let args = if run_migrations { vec!["--run-migrations".to_string()] } else { vec![] };
-    NodeOptions { env: cluster.node_env(database), args }
+    NodeOptions { env: cluster.node_env(database), args, ..Default::default() }
 }
 
 #[tokio::test]

@@ -72,6 +72,7 @@ pub async fn handle(
     remote: SocketAddr,
     local_port: u16,
     scheme: &'static str,
+    sni: Option<&str>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let request_id = new_request_id();
@@ -87,7 +88,7 @@ pub async fn handle(
         .unwrap_or("")
         .to_string();
     let raw_path = request.uri().path().to_string();
-    let plan = match plan(proxy, &request, &host_header, &raw_path, local_port, scheme, &request_id) {
+    let plan = match plan(proxy, &request, &host_header, &raw_path, local_port, (scheme, sni), &request_id) {
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
@@ -178,7 +179,7 @@ fn plan(
     host_header: &str,
     raw_path: &str,
     local_port: u16,
-    scheme: &'static str,
+    (scheme, sni): (&'static str, Option<&str>),
     request_id: &str,
 ) -> Result<Plan, Box<Response<ProxyBody>>> {
     let snapshot = proxy.snapshot.load();
@@ -191,7 +192,7 @@ fn plan(
         scheme,
         port: local_port,
         headers: &headers_view,
-        sni: None,
+        sni,
     };
     let Some(matched) = snapshot.find(&route_request) else {
         return Err(Box::new(ProxyError::NoRoute.response(request_id)));

@@ -22,6 +22,76 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// A client connection, plain or TLS (also used by the node's Admin API listeners).
+pub enum Io {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
@@ -81,6 +151,8 @@ pub struct Proxy {
     options: ProxyOptions,
     /// Keep-alive pools to upstreams, one pair per connect timeout in use.
     pools: upstream::ClientPools,
+    /// Server certificates by SNI, shared by all workers and swapped when certificates change.
+    certificates: Arc<tls::SwappableResolver>,
     /// `Via` and `Server` values, rendered once.
     via: Option<hyper::header::HeaderValue>,
     server: Option<hyper::header::HeaderValue>,
@@ -96,7 +168,8 @@ impl Proxy {
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
-        Arc::new(Proxy { snapshot, options, pools, via, server })
+        let certificates = Arc::new(tls::SwappableResolver::new(tls::CertStore::empty(None)));
+        Arc::new(Proxy { snapshot, options, pools, certificates, via, server })
     }
 
     /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
@@ -109,6 +182,7 @@ impl Proxy {
             snapshot: self.snapshot.clone(),
             options: self.options.clone(),
             pools,
+            certificates: self.certificates.clone(),
             via: self.via.clone(),
             server: self.server.clone(),
         })
@@ -121,13 +195,13 @@ impl Proxy {
         self: &Arc<Self>,
         addr: SocketAddr,
         workers: usize,
-        scheme: &'static str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         let mut threads = Vec::new();
         for n in 0..workers.max(1) {
             let proxy = self.sibling();
-            let stop = stop.clone();
+            let (stop, tls) = (stop.clone(), tls.clone());
             let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
             let thread = std::thread::Builder::new().name(format!("proxy-worker-{n}")).spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -146,7 +220,7 @@ impl Proxy {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    proxy.serve(listener, scheme, stop).await;
+                    proxy.serve(listener, tls, stop).await;
                 });
             })?;
             match ready_rx.recv() {
@@ -156,6 +230,16 @@ impl Proxy {
             }
         }
         Ok(threads)
+    }
+
+    /// The certificate store TLS listeners select from; replace its contents with `store`.
+    pub fn certificates(&self) -> &Arc<tls::SwappableResolver> {
+        &self.certificates
+    }
+
+    /// An acceptor for TLS listeners (ALPN `h2` when `http2`).
+    pub fn tls_acceptor(&self, http2: bool) -> Result<tokio_rustls::TlsAcceptor, tls::TlsError> {
+        tls::server_config(self.certificates.clone(), http2).map(tokio_rustls::TlsAcceptor::from)
     }
 
     /// Makes `snapshot` the configuration for every request that starts from now on.
@@ -169,7 +253,13 @@ impl Proxy {
     }
 
     /// Serves one listener until `stop` turns true, then lets open connections finish their requests.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, scheme: &'static str, mut stop: watch::Receiver<bool>) {
+    /// With `tls`, every connection first completes a TLS handshake (certificate chosen by SNI).
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
@@ -179,6 +269,7 @@ impl Proxy {
             .max_buf_size(self.options.max_header_bytes.max(8192));
         builder.http2().timer(TokioTimer::new()).max_header_list_size(self.options.max_header_bytes as u32);
         let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -191,15 +282,28 @@ impl Proxy {
                         }
                     };
                     let _ = stream.set_nodelay(true);
-                    let proxy = self.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let proxy = proxy.clone();
-                        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, remote, local_port, scheme).await) }
-                    });
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection.into_owned());
+                    let (proxy, builder, watcher, tls) = (self.clone(), builder.clone(), graceful.watcher(), tls.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = connection.await {
+                        let (io, sni) = match tls {
+                            None => (Io::Plain(stream), None),
+                            Some(acceptor) => match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
+                                Ok((stream, sni, _h2)) => (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from)),
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                            },
+                        };
+                        let service = hyper::service::service_fn(move |request| {
+                            let (proxy, sni) = (proxy.clone(), sni.clone());
+                            async move {
+                                Ok::<_, std::convert::Infallible>(
+                                    proxy.handle(request, remote, local_port, scheme, sni.as_deref()).await,
+                                )
+                            }
+                        });
+                        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+                        if let Err(e) = watcher.watch(connection.into_owned()).await {
                             tracing::debug!(error = %e, "client connection ended with an error");
                         }
                     });
@@ -217,7 +321,8 @@ impl Proxy {
         remote: SocketAddr,
         local_port: u16,
         scheme: &'static str,
+        sni: Option<&str>,
     ) -> hyper::Response<forward::ProxyBody> {
-        forward::handle(self, request, remote, local_port, scheme).await
+        forward::handle(self, request, remote, local_port, scheme, sni).await
     }
 }

@@ -13,6 +13,8 @@ pub struct NodeOptions {
     pub env: Vec<(String, String)>,
     /// Extra command-line arguments after `start` (e.g. `--run-migrations`).
     pub args: Vec<String>,
+    /// Also listen with TLS: the proxy on `tls_proxy_port` (`http2 ssl`), the Admin API on `tls_admin_port`.
+    pub tls: bool,
 }
 
 /// A running `gatehouse start` process.
@@ -21,6 +23,9 @@ pub struct Node {
     pub admin_port: u16,
     pub status_port: u16,
     pub proxy_port: u16,
+    /// TLS ports when `NodeOptions::tls` was set (0 otherwise).
+    pub tls_proxy_port: u16,
+    pub tls_admin_port: u16,
     pub prefix: crate::TempDir,
     log: PathBuf,
 }
@@ -32,6 +37,14 @@ impl Node {
         let admin_port = crate::free_port();
         let status_port = crate::free_port();
         let proxy_port = crate::free_port();
+        let (tls_proxy_port, tls_admin_port) =
+            if options.tls { (crate::free_port(), crate::free_port()) } else { (0, 0) };
+        let (mut proxy_listen, mut admin_listen) =
+            (format!("127.0.0.1:{proxy_port}"), format!("127.0.0.1:{admin_port}"));
+        if options.tls {
+            proxy_listen += &format!(", 127.0.0.1:{tls_proxy_port} http2 ssl");
+            admin_listen += &format!(", 127.0.0.1:{tls_admin_port} ssl");
+        }
         let log = prefix.path.join("node.log");
         let log_file = std::fs::File::create(&log)?;
         let mut command = Command::new(binary);
@@ -39,9 +52,9 @@ impl Node {
             .arg("start")
             .args(&options.args)
             .env("GATEHOUSE_PREFIX", &prefix.path)
-            .env("GATEHOUSE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env("GATEHOUSE_ADMIN_LISTEN", admin_listen)
             .env("GATEHOUSE_STATUS_LISTEN", format!("127.0.0.1:{status_port}"))
-            .env("GATEHOUSE_PROXY_LISTEN", format!("127.0.0.1:{proxy_port}"))
+            .env("GATEHOUSE_PROXY_LISTEN", proxy_listen)
             .env("GATEHOUSE_LOG_LEVEL", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -51,7 +64,16 @@ impl Node {
             command.env(k, v);
         }
         let child = command.spawn().with_context(|| format!("spawning {}", binary.display()))?;
-        Ok(Node { child: Some(child), admin_port, status_port, proxy_port, prefix, log })
+        Ok(Node {
+            child: Some(child),
+            admin_port,
+            status_port,
+            proxy_port,
+            tls_proxy_port,
+            tls_admin_port,
+            prefix,
+            log,
+        })
     }
 
     /// Spawns a node and waits until its Admin API answers.
