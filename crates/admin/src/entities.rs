@@ -30,6 +30,10 @@ pub async fn dispatch(state: &AdminState, request: Request) -> Response {
     if let Some(response) = info::route(state, &segs, request.method(), request.uri().query()).await {
         return response;
     }
+    let (method, query) = (request.method().clone(), request.uri().query().map(str::to_string));
+    if let Some(response) = crate::health::route(state, &segs, &method, query.as_deref()).await {
+        return response;
+    }
     match segs.as_slice() {
         ["schemas", name, "validate"] => info::validate_schema(state, name, request).await,
         [collection] => match collection_schema(collection) {

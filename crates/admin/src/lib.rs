@@ -5,6 +5,7 @@
 pub mod args;
 mod body;
 mod entities;
+pub mod health;
 mod info;
 mod reply;
 
@@ -63,6 +64,8 @@ pub struct AdminState {
     pub options: AdminOptions,
     pub counters: Arc<Counters>,
     pub on_write: Option<WriteHook>,
+    /// The node's load balancers, for the upstream health endpoints.
+    pub health: Option<Arc<dyn health::HealthApi>>,
 }
 
 /// The Admin API as an axum router. Routing is done by `dispatch` itself so that unknown paths, trailing

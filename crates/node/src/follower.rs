@@ -37,6 +37,7 @@ struct State {
     services: HashMap<Uuid, Arc<ServiceSpec>>,
     /// Routes changed since the base router was built; they are served from the delta layer.
     delta: std::collections::HashSet<Uuid>,
+    balancers: Arc<gatehouse_proxy::Balancers>,
     version: u64,
 }
 
@@ -47,6 +48,8 @@ struct Applied {
     services: bool,
     /// Rebuild the base router rather than layering (a service's `enabled` flag flipped, or a resync).
     full: bool,
+    /// Upstreams or targets changed.
+    balancers: bool,
 }
 
 /// The change follower of one node.
@@ -55,6 +58,8 @@ pub struct Follower {
     proxy: Arc<Proxy>,
     /// The certificate served when no SNI matches (`ssl_cert`, or a generated one).
     default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+    /// Ends the balancers' active health checks at shutdown.
+    stop: tokio::sync::watch::Receiver<bool>,
     state: tokio::sync::Mutex<State>,
     /// Sync requests made so far, and the newest request a finished catch-up covers: a catch-up that
     /// starts after a request was made has read that request's committed write.
@@ -69,6 +74,7 @@ impl Follower {
         store: Store,
         proxy: Arc<Proxy>,
         default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Follower>> {
         let state = State {
             watermark: 0,
@@ -77,12 +83,14 @@ impl Follower {
             routes: HashMap::new(),
             services: HashMap::new(),
             delta: std::collections::HashSet::new(),
+            balancers: Arc::new(gatehouse_proxy::Balancers::default()),
             version: 0,
         };
         let follower = Arc::new(Follower {
             store,
             proxy,
             default_certificate,
+            stop,
             state: tokio::sync::Mutex::new(state),
             requested: std::sync::atomic::AtomicU64::new(0),
             covered: tokio::sync::watch::channel(0).0,
@@ -114,10 +122,11 @@ impl Follower {
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless).
         self.reload_certificates().await?;
+        self.reload_balancers(&mut state).await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(0);
         state.seen_above.clear();
         state.hole_since = None;
-        self.publish(&mut state, Applied { routes: true, services: true, full: true });
+        self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
         tracing::info!(
             routes = state.routes.len(),
             services = state.services.len(),
@@ -150,6 +159,10 @@ impl Follower {
             if fresh.iter().any(|e| e.entity_name == "certificates" || e.entity_name == "snis") {
                 self.reload_certificates().await?;
             }
+            if fresh.iter().any(|e| e.entity_name == "upstreams" || e.entity_name == "targets") {
+                self.reload_balancers(&mut state).await?;
+                changed.balancers = true;
+            }
             for entity in ["routes", "services"] {
                 let ids: Vec<String> =
                     fresh.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
@@ -164,7 +177,7 @@ impl Follower {
             }
         }
         advance(&mut state);
-        if changed.routes || changed.services {
+        if changed.routes || changed.services || changed.balancers {
             self.publish(&mut state, changed);
         }
         Ok(())
@@ -240,18 +253,57 @@ impl Follower {
         Ok(())
     }
 
+    /// Rebuilds every upstream's balancer from the tables, carrying health state over by address (a
+    /// configuration change must not reset health), and starts their active checks.
+    async fn reload_balancers(&self, state: &mut State) -> anyhow::Result<()> {
+        use gatehouse_proxy::balancer::{Balancer, SystemResolver};
+        let upstreams = self.store.all_entities(schema_by_name("upstreams").context("schema")?).await?;
+        let targets = self.store.all_entities(schema_by_name("targets").context("schema")?).await?;
+        let previous = state.balancers.clone();
+        // Hostname targets are resolved here, with blocking system calls.
+        let built = tokio::task::spawn_blocking(move || {
+            let resolver = SystemResolver::default();
+            let mut balancers = gatehouse_proxy::Balancers::default();
+            for upstream in &upstreams {
+                let id = upstream.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+                let name = upstream.get("name").and_then(|v| v.as_str()).map(str::to_string);
+                let (Some(id), Some(name)) = (id, name) else { continue };
+                let own: Vec<serde_json::Map<String, serde_json::Value>> = targets
+                    .iter()
+                    .filter(|t| {
+                        t.get("upstream").and_then(|u| u.get("id")).and_then(|v| v.as_str()) == Some(&id.to_string())
+                    })
+                    .cloned()
+                    .collect();
+                let prev = previous.by_id.get(&id).map(|b| b.as_ref());
+                let balancer = Arc::new(Balancer::build_from_previous(prev, upstream, &own, &resolver));
+                balancers.by_name.insert(name, balancer.clone());
+                balancers.by_id.insert(id, balancer);
+            }
+            balancers
+        })
+        .await?;
+        for balancer in built.by_id.values() {
+            if balancer.uses_healthchecks() {
+                balancer.spawn_active_checks(self.stop.clone());
+            }
+        }
+        state.balancers = Arc::new(built);
+        Ok(())
+    }
+
     /// Folds the delta layer into a fresh base router while nothing else is happening.
     async fn compact(&self) {
         let mut state = self.state.lock().await;
         if !state.delta.is_empty() {
-            self.publish(&mut state, Applied { routes: true, services: true, full: true });
+            self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: false });
         }
     }
 
     fn publish(&self, state: &mut State, changed: Applied) {
         let started = Instant::now();
         state.version += 1;
-        let snapshot = if changed.full || state.delta.len() > DELTA_LIMIT {
+        let mut snapshot = if changed.full || state.delta.len() > DELTA_LIMIT {
             state.delta.clear();
             let routes: Vec<Arc<RouteSpec>> = state.routes.values().cloned().collect();
             Snapshot::from_shared(routes, state.services.clone(), state.version)
@@ -262,6 +314,7 @@ impl Follower {
         } else {
             self.proxy.current().with_services(state.services.clone(), state.version)
         };
+        snapshot.balancers = state.balancers.clone();
         self.proxy.publish(snapshot);
         tracing::debug!(
             version = state.version,

@@ -25,6 +25,31 @@ pub fn init_logging(config: &Config) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
 }
 
+/// The Admin API's view of this node's load balancers.
+struct NodeHealth {
+    proxy: Arc<gatehouse_proxy::Proxy>,
+}
+
+impl gatehouse_admin::health::HealthApi for NodeHealth {
+    fn upstream_health(&self, upstream_id: &str, balancer_health: bool) -> Option<serde_json::Value> {
+        let id = uuid::Uuid::parse_str(upstream_id).ok()?;
+        let snapshot = self.proxy.current();
+        let balancer = snapshot.balancers.by_id.get(&id)?;
+        Some(if balancer_health { balancer.balancer_health() } else { balancer.health_report() })
+    }
+
+    fn set_target_health(&self, upstream_id: &str, target: &str, address: Option<&str>, healthy: bool) -> bool {
+        let Ok(id) = uuid::Uuid::parse_str(upstream_id) else { return false };
+        let address = match address.map(str::parse::<std::net::SocketAddr>) {
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => return false,
+            None => None,
+        };
+        let snapshot = self.proxy.current();
+        snapshot.balancers.by_id.get(&id).is_some_and(|b| b.set_health(target, address, healthy))
+    }
+}
+
 /// Proxy settings from the configuration.
 fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
     let trusted_ips = config
@@ -65,7 +90,10 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     database::ensure_schema(&store, &config, run_migrations).await?;
     let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config));
     let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
-    let follower = crate::follower::Follower::start(store.clone(), proxy.clone(), Some(default_certificate)).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let follower =
+        crate::follower::Follower::start(store.clone(), proxy.clone(), Some(default_certificate), stop_rx.clone())
+            .await?;
     let hook_follower = follower.clone();
     let on_write: gatehouse_admin::WriteHook = Arc::new(move |_path: String| {
         let follower = hook_follower.clone();
@@ -87,8 +115,8 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         },
         counters: Arc::new(Counters::default()),
         on_write: Some(on_write),
+        health: Some(Arc::new(NodeHealth { proxy: proxy.clone() })),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     let body_limit = axum::extract::DefaultBodyLimit::max(state.options.max_body_bytes);
     let admin = gatehouse_admin::router(state.clone()).layer(body_limit);

@@ -11,6 +11,8 @@ pub enum ProxyError {
     NoService,
     HttpsRequired,
     BadGateway,
+    /// Every target of the upstream is unhealthy (or none is left to retry).
+    NoPeer,
     Timeout,
     BadRequest,
 }
@@ -19,7 +21,7 @@ impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoService => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoService | ProxyError::NoPeer => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::HttpsRequired => StatusCode::UPGRADE_REQUIRED,
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -35,6 +37,7 @@ impl ProxyError {
             ProxyError::HttpsRequired => "Please use HTTPS protocol",
             ProxyError::BadGateway => "An invalid response was received from the upstream server",
             ProxyError::Timeout => "The upstream server is timed out",
+            ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
         }
     }

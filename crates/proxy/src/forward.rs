@@ -1,6 +1,7 @@
 //! Routing one request and forwarding it upstream: Kong's access phase (route, service, upstream URI,
 //! headers) and the response path (latency headers, hop-by-hop stripping), with bodies streamed both ways.
 
+use crate::dispatch;
 use crate::errors::ProxyError;
 use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
 use crate::upstream::{BoxError, IdleTimeout};
@@ -8,8 +9,8 @@ use crate::Proxy;
 use bytes::Bytes;
 use gatehouse_router::{normalize_path, Headers, Request as RouteRequest};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Body, Incoming};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::net::SocketAddr;
@@ -92,11 +93,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
-    let Plan { service, upstream_path, prefix, preserve_host } = plan;
-    let uri: Uri = match format!("{}{}", service.base_uri, upstream_path).parse() {
-        Ok(u) => u,
-        Err(_) => return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy),
-    };
+    let Plan { service, upstream_path, prefix, preserve_host, balancer } = plan;
     let upgrade = request.headers().get(hyper::header::UPGRADE).cloned();
     let headers = request.headers_mut();
     strip_hop_by_hop(headers, upgrade.is_some());
@@ -116,28 +113,40 @@ pub async fn handle(
             prefix: prefix.as_deref(),
         },
     );
-    if !preserve_host {
-        if let Ok(v) = HeaderValue::from_str(&service.host_header) {
-            headers.insert(HOST, v);
-        }
-    }
     if options.request_id_upstream {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             headers.insert("x-kong-request-id", v);
         }
     }
     let client_version = request.version();
-    *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
+    let first = match &balancer {
+        Some(b) => {
+            let picked = dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query());
+            match picked {
+                Ok(p) => Some(p),
+                Err(e) => return finish(e.response(&request_id), &request_id, proxy),
+            }
+        }
+        None => None,
+    };
     let proxy_latency = started.elapsed();
     let upstream_started = Instant::now();
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-    let result = send(proxy, request, &service).await;
+    let destination =
+        dispatch::Destination { service: &service, balancer: balancer.as_deref(), path: &upstream_path, preserve_host };
+    let result = dispatch::send(proxy, request, &destination, first).await;
     let upstream_latency = upstream_started.elapsed();
-    let mut response = match result {
+    let (mut response, picked) = match result {
         Ok(r) => r,
         Err(e) => return finish(e.response(&request_id), &request_id, proxy),
     };
+    if let Some(cookie) = picked.as_ref().and_then(|p| p.set_cookie.as_deref()) {
+        if let Ok(v) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(hyper::header::SET_COOKIE, v);
+        }
+    }
+    drop(picked);
     *response.version_mut() = client_version;
     if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
@@ -169,6 +178,8 @@ struct Plan {
     upstream_path: String,
     prefix: Option<String>,
     preserve_host: bool,
+    /// Set when the service's host names an upstream.
+    balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
 }
 
 /// Routes the request against the current snapshot: the route, its service and the upstream path, or the
@@ -209,73 +220,14 @@ fn plan(
         upstream_path.push('?');
         upstream_path.push_str(query);
     }
+    let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
     Ok(Plan {
+        balancer,
         service,
         upstream_path,
         prefix: matched.prefix.as_deref().map(str::to_string),
         preserve_host: route.preserve_host,
     })
-}
-
-/// Sends the request; bodiless requests are retried on connection failures up to the service's `retries`,
-/// since no request bytes can have reached the upstream.
-async fn send(
-    proxy: &Proxy,
-    request: Request<Incoming>,
-    service: &crate::ServiceSpec,
-) -> Result<Response<Incoming>, ProxyError> {
-    let clients = proxy.pools.get(service.connect_timeout);
-    // Kong's read_timeout runs between two reads; the first read is the response head.
-    let deadline = service.connect_timeout + service.read_timeout;
-    if request.body().is_end_stream() {
-        let (parts, _) = request.into_parts();
-        let mut attempt = 0;
-        loop {
-            let mut retry = Request::from_parts(parts.clone(), Empty::<Bytes>::new());
-            *retry.extensions_mut() = hyper::http::Extensions::new();
-            match tokio::time::timeout(deadline, clients.empty.request(retry)).await {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(e)) if e.is_connect() && !is_timeout(&e) && attempt < service.retries => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
-                }
-                Ok(Err(e)) => return Err(classify(&e)),
-                Err(_) => return Err(ProxyError::Timeout),
-            }
-        }
-    }
-    let request = request.map(|body| IdleTimeout::new(body, service.write_timeout));
-    match tokio::time::timeout(deadline, clients.body.request(request)).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(e)) => Err(classify(&e)),
-        Err(_) => Err(ProxyError::Timeout),
-    }
-}
-
-/// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
-fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if e.is::<crate::upstream::Idle>() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
-}
-
-fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
-    tracing::info!(%error, "upstream request failed");
-    if is_timeout(error) {
-        ProxyError::Timeout
-    } else {
-        ProxyError::BadGateway
-    }
 }
 
 /// Copies bytes both ways once client and upstream have both switched protocols (WebSocket and friends).

@@ -5,6 +5,7 @@
 //! current snapshot once (no lock) and uses it to the end, while a new snapshot can be published at any time.
 
 pub mod balancer;
+mod dispatch;
 mod errors;
 mod forward;
 mod headers;
@@ -12,7 +13,7 @@ pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
-pub use snapshot::{ServiceSpec, Snapshot};
+pub use snapshot::{Balancers, ServiceSpec, Snapshot};
 
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

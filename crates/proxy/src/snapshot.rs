@@ -1,6 +1,7 @@
 //! The immutable configuration the proxy serves from: the compiled router and the services, built once per
 //! change and swapped in atomically so the request path never takes a lock.
 
+use crate::balancer::Balancer;
 use gatehouse_router::{Match, Request, RouteSpec, Router};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -78,6 +79,8 @@ pub struct Snapshot {
     pub delta: Arc<Router>,
     pub shadowed: Arc<HashSet<Uuid>>,
     pub services: HashMap<Uuid, Arc<ServiceSpec>>,
+    /// Load balancers of the upstreams, shared between snapshots until upstreams or targets change.
+    pub balancers: Arc<Balancers>,
     /// Increases with every rebuild; exposed for diagnostics.
     pub version: u64,
 }
@@ -130,6 +133,7 @@ impl Snapshot {
             delta: Arc::new(Router::build(Vec::new())),
             shadowed: Arc::new(HashSet::new()),
             services,
+            balancers: Arc::new(Balancers::default()),
             version,
         }
     }
@@ -152,6 +156,7 @@ impl Snapshot {
             delta: Arc::new(compile(enabled)),
             shadowed: Arc::new(shadowed),
             services,
+            balancers: self.balancers.clone(),
             version,
         }
     }
@@ -164,6 +169,7 @@ impl Snapshot {
             delta: self.delta.clone(),
             shadowed: self.shadowed.clone(),
             services,
+            balancers: self.balancers.clone(),
             version,
         }
     }
@@ -197,4 +203,11 @@ impl Snapshot {
     pub fn delta_len(&self) -> usize {
         self.shadowed.len()
     }
+}
+
+/// The balancers of every upstream, by the name a service's `host` refers to and by id (Admin API).
+#[derive(Default)]
+pub struct Balancers {
+    pub by_name: HashMap<String, Arc<Balancer>>,
+    pub by_id: HashMap<Uuid, Arc<Balancer>>,
 }

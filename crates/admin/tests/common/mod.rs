@@ -67,6 +67,7 @@ impl Api {
             options: AdminOptions { max_body_bytes: BODY_LIMIT, latency_header: true, server_header: true },
             counters: Arc::new(Counters::default()),
             on_write: None,
+            health: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

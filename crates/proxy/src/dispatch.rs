@@ -1,0 +1,208 @@
+//! Sending a routed request to its upstream: straight to the service's host, or through the upstream's
+//! load balancer (target choice, `Host` header, passive health reports, retries on other targets).
+
+use crate::balancer::{Balancer, HashInput, Outcome, Pick};
+use crate::errors::ProxyError;
+use crate::upstream::{Idle, IdleTimeout};
+use crate::{Proxy, ServiceSpec};
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderMap, HeaderValue, HOST};
+use hyper::{Request, Response, Uri};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Where one attempt goes.
+pub(crate) struct Destination<'a> {
+    pub service: &'a ServiceSpec,
+    pub balancer: Option<&'a Balancer>,
+    /// Path and query for the upstream request.
+    pub path: &'a str,
+    pub preserve_host: bool,
+}
+
+/// Builds the balancer's hash input from the request (Kong's `get_value_to_hash` sources).
+pub(crate) fn pick_first(
+    balancer: &Balancer,
+    headers: &HeaderMap,
+    client_ip: std::net::IpAddr,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Pick, ProxyError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let cookie = |name: &str| {
+        headers
+            .get_all(hyper::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    let query_arg = |name: &str| {
+        query?
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, "true"))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
+    let input = HashInput {
+        client_ip: Some(client_ip),
+        header: Some(&header),
+        cookie: Some(&cookie),
+        path,
+        query_arg: Some(&query_arg),
+        ..HashInput::default()
+    };
+    balancer.pick(&input, &[]).ok_or(ProxyError::NoPeer)
+}
+
+impl Destination<'_> {
+    fn uri(&self, pick: Option<&Pick>) -> Result<Uri, ProxyError> {
+        let text = match pick {
+            Some(p) => {
+                let scheme = if matches!(self.service.protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
+                format!("{scheme}://{}{}", p.addr, self.path)
+            }
+            None => format!("{}{}", self.service.base_uri, self.path),
+        };
+        text.parse().map_err(|_| ProxyError::BadRequest)
+    }
+
+    /// The upstream `Host`: the service's host, or for a balancer its `host_header` or the target's name.
+    fn host(&self, pick: Option<&Pick>) -> Option<HeaderValue> {
+        if self.preserve_host {
+            return None;
+        }
+        let text = match (self.balancer, pick) {
+            (Some(b), Some(p)) => match b.host_header() {
+                Some(h) => h.to_string(),
+                None if p.target_port == 80 || p.target_port == 443 => p.target_host.to_string(),
+                None => format!("{}:{}", p.target_host, p.target_port),
+            },
+            _ => self.service.host_header.clone(),
+        };
+        HeaderValue::from_str(&text).ok()
+    }
+
+    fn prepare(&self, request: &mut Request<impl Body>, pick: Option<&Pick>) -> Result<(), ProxyError> {
+        *request.uri_mut() = self.uri(pick)?;
+        if let Some(host) = self.host(pick) {
+            request.headers_mut().insert(HOST, host);
+        }
+        Ok(())
+    }
+
+    fn report(&self, pick: Option<&Pick>, outcome: Outcome, started: Instant) {
+        if let (Some(b), Some(p)) = (self.balancer, pick) {
+            if let Outcome::HttpStatus(_) = outcome {
+                b.record_latency(p.addr, started.elapsed());
+            }
+            b.report(p.addr, outcome);
+        }
+    }
+
+    /// The next target after a failed attempt, skipping those already tried.
+    fn next(&self, previous: &Pick, tried: &[SocketAddr]) -> Option<Pick> {
+        let b = self.balancer?;
+        match previous.hash {
+            Some(hash) => b.pick_with_hash(hash, tried),
+            None => b.pick(&HashInput::default(), tried),
+        }
+    }
+}
+
+/// Sends the request. Bodiless requests are retried on connection failures up to the service's `retries`,
+/// on the next target when there is a balancer, since no request bytes can have reached the upstream.
+/// Returns the response and the target that answered (its `Set-Cookie`, in-flight slot).
+pub(crate) async fn send(
+    proxy: &Proxy,
+    request: Request<Incoming>,
+    to: &Destination<'_>,
+    first: Option<Pick>,
+) -> Result<(Response<Incoming>, Option<Pick>), ProxyError> {
+    let service = to.service;
+    let clients = proxy.pools.get(service.connect_timeout);
+    // Kong's read_timeout runs between two reads; the first read is the response head.
+    let deadline = service.connect_timeout + service.read_timeout;
+    let mut pick = first;
+    if request.body().is_end_stream() {
+        let (parts, _) = request.into_parts();
+        let (mut attempt, mut tried) = (0, Vec::new());
+        loop {
+            let mut retry = Request::from_parts(parts.clone(), Empty::<Bytes>::new());
+            *retry.extensions_mut() = hyper::http::Extensions::new();
+            to.prepare(&mut retry, pick.as_ref())?;
+            let started = Instant::now();
+            match tokio::time::timeout(deadline, clients.empty.request(retry)).await {
+                Ok(Ok(response)) => {
+                    to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
+                    return Ok((response, pick));
+                }
+                Ok(Err(e)) => {
+                    let timed_out = is_timeout(&e);
+                    to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+                    if !(e.is_connect() && !timed_out && attempt < service.retries) {
+                        return Err(classify(&e));
+                    }
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
+                    if let Some(previous) = pick.take() {
+                        tried.push(previous.addr);
+                        pick = Some(to.next(&previous, &tried).ok_or(ProxyError::BadGateway)?);
+                    }
+                }
+                Err(_) => {
+                    to.report(pick.as_ref(), Outcome::Timeout, started);
+                    return Err(ProxyError::Timeout);
+                }
+            }
+        }
+    }
+    let mut request = request.map(|body| IdleTimeout::new(body, service.write_timeout));
+    to.prepare(&mut request, pick.as_ref())?;
+    let started = Instant::now();
+    match tokio::time::timeout(deadline, clients.body.request(request)).await {
+        Ok(Ok(response)) => {
+            to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
+            Ok((response, pick))
+        }
+        Ok(Err(e)) => {
+            let timed_out = is_timeout(&e);
+            to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+            Err(classify(&e))
+        }
+        Err(_) => {
+            to.report(pick.as_ref(), Outcome::Timeout, started);
+            Err(ProxyError::Timeout)
+        }
+    }
+}
+
+/// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<Idle>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
+    tracing::info!(%error, "upstream request failed");
+    if is_timeout(error) {
+        ProxyError::Timeout
+    } else {
+        ProxyError::BadGateway
+    }
+}
