@@ -24,21 +24,11 @@ async fn setup() -> Setup {
 
 impl Setup {
     async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let reply = self
-            .client
-            .request(method, format!("{}{path}", self.node.admin_url()))
-            .json(&body)
-            .send()
-            .await
-            .expect("admin request");
-        let status = reply.status().as_u16();
-        (status, reply.json().await.unwrap_or(Value::Null))
+        self.node.admin(method, path, body).await
     }
 
     async fn create(&self, path: &str, body: Value) -> Value {
-        let (status, created) = self.admin(reqwest::Method::POST, path, body).await;
-        assert_eq!(status, 201, "POST {path}: {created}");
-        created
+        self.node.create(path, body).await
     }
 
     fn proxy(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

@@ -93,6 +93,31 @@ impl Node {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Sends one Admin API request with a JSON body; returns the status and the JSON reply (null if none).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let reply =
+            reqwest::Client::new().request(method, format!("{}{path}", self.admin_url())).json(&body).send().await;
+        match reply {
+            Ok(reply) => {
+                let status = reply.status().as_u16();
+                (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    }
+
+    /// POSTs an entity and returns it; panics (failing the test) unless the answer is 201.
+    pub async fn create(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, created) = self.admin(reqwest::Method::POST, path, body).await;
+        assert_eq!(status, 201, "POST {path}: {created}");
+        created
+    }
+
     /// The proxy base URL.
     pub fn proxy_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.proxy_port)
