@@ -272,3 +272,52 @@ async fn sigterm_finishes_in_flight_requests_before_exiting() {
     assert_eq!(s.node.wait_exit(std::time::Duration::from_secs(10)).await.expect("exit"), Some(0));
     upstream.abort();
 }
+
+#[tokio::test]
+async fn upgrade_requests_become_a_two_way_tunnel() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup().await;
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = upstream.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let Ok((mut stream, _)) = upstream.accept().await else { return };
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_lowercase();
+        assert!(head.contains("upgrade: websocket"), "the upgrade reaches the upstream: {head}");
+        let _ = stream
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n")
+            .await;
+        let mut buf = [0u8; 64];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    s.create("/services", json!({"name": "ws", "url": format!("http://127.0.0.1:{port}")})).await;
+    s.create("/services/ws/routes", json!({"paths": ["/ws"]})).await;
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", s.node.proxy_port)).await.expect("connect");
+    let request = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    client.write_all(request.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(client.read(&mut byte).await.expect("read") > 0, "connection closed: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    for message in ["hello", "tunnel"] {
+        client.write_all(message.as_bytes()).await.expect("send");
+        let mut echoed = vec![0u8; message.len()];
+        client.read_exact(&mut echoed).await.expect("echo");
+        assert_eq!(echoed, message.as_bytes());
+    }
+    server.abort();
+}
