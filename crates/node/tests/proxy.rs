@@ -309,7 +309,11 @@ async fn upgrade_requests_become_a_two_way_tunnel() {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert!(client.read(&mut byte).await.expect("read") > 0, "connection closed: {}", String::from_utf8_lossy(&head));
+        assert!(
+            client.read(&mut byte).await.expect("read") > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
@@ -320,4 +324,38 @@ async fn upgrade_requests_become_a_two_way_tunnel() {
         assert_eq!(echoed, message.as_bytes());
     }
     server.abort();
+}
+
+#[tokio::test]
+async fn https_upstreams_and_grpc_with_trailers() {
+    let s = setup().await;
+    let secure = gatehouse_testkit::EchoServer::start_tls().await.expect("TLS upstream");
+    s.create("/services", json!({"name": "secure", "url": format!("https://localhost:{}/", secure.addr.port())})).await;
+    s.create("/services/secure/routes", json!({"paths": ["/secure"]})).await;
+    let reply = s.proxy(reqwest::Method::GET, "/secure/x").send().await.expect("proxy");
+    assert_eq!(reply.status(), 200, "https upstream");
+    let echoed: Value = reply.json().await.expect("json");
+    assert_eq!(echoed["path"], "/x");
+
+    s.create("/services", json!({"name": "grpc", "url": format!("grpc://127.0.0.1:{}", s.echo.addr.port())})).await;
+    s.create("/services/grpc/routes", json!({"paths": ["/pkg.Echo/"], "protocols": ["grpc"]})).await;
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", s.node.proxy_port)).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2c handshake with the proxy");
+    tokio::spawn(connection);
+    let request = hyper::Request::post("http://grpc.test/pkg.Echo/Say")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"\0\0\0\0\x05hello")))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("gRPC call");
+    assert_eq!(response.status(), 200);
+    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    assert_eq!(collected.to_bytes().as_ref(), b"\0\0\0\0\x05hello");
+    assert_eq!(trailers.get("grpc-status").and_then(|v| v.to_str().ok()), Some("0"), "trailers pass through");
 }

@@ -128,7 +128,8 @@ pub(crate) async fn send(
     // Kong's read_timeout runs between two reads; the first read is the response head.
     let deadline = service.connect_timeout + service.read_timeout;
     let mut pick = first;
-    if request.body().is_end_stream() {
+    let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
+    if request.body().is_end_stream() && !grpc {
         let (parts, _) = request.into_parts();
         let (mut attempt, mut tried) = (0, Vec::new());
         loop {
@@ -164,7 +165,13 @@ pub(crate) async fn send(
     let mut request = request.map(|body| IdleTimeout::new(body, service.write_timeout));
     to.prepare(&mut request, pick.as_ref())?;
     let started = Instant::now();
-    match tokio::time::timeout(deadline, clients.body.request(request)).await {
+    let client = if grpc {
+        *request.version_mut() = hyper::Version::HTTP_2;
+        &clients.h2
+    } else {
+        &clients.body
+    };
+    match tokio::time::timeout(deadline, client.request(request)).await {
         Ok(Ok(response)) => {
             to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
             Ok((response, pick))

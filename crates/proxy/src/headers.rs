@@ -30,11 +30,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
+    // `TE: trailers` is the one TE value allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
+    let te_trailers = headers.get("te").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for name in HOP_BY_HOP {
         if keep_upgrade && (name == "upgrade" || name == "connection") {
             continue;
         }
         headers.remove(name);
+    }
+    if te_trailers {
+        headers.insert("te", HeaderValue::from_static("trailers"));
     }
     if keep_upgrade {
         headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -131,11 +136,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
         h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("te", HeaderValue::from_static("gzip"));
         h.insert("x-keep", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut h, false);
         assert!(h.get("x-secret").is_none() && h.get("te").is_none() && h.get("connection").is_none());
         assert!(h.get("x-keep").is_some());
+        let mut grpc = HeaderMap::new();
+        grpc.insert("te", HeaderValue::from_static("trailers"));
+        strip_hop_by_hop(&mut grpc, false);
+        assert_eq!(grpc["te"], "trailers", "TE: trailers is the one end-to-end TE value");
     }
 
     #[test]

@@ -152,6 +152,8 @@ pub struct Proxy {
     options: ProxyOptions,
     /// Keep-alive pools to upstreams, one pair per connect timeout in use.
     pools: upstream::ClientPools,
+    /// Client TLS settings for upstreams, shared by every worker's pools.
+    upstream_tls: Arc<rustls::ClientConfig>,
     /// Server certificates by SNI, shared by all workers and swapped when certificates change.
     certificates: Arc<tls::SwappableResolver>,
     /// `Via` and `Server` values, rendered once.
@@ -160,30 +162,38 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(options: ProxyOptions) -> Arc<Proxy> {
-        let pools = upstream::ClientPools::new(upstream::PoolSettings {
-            max_idle_per_host: options.keepalive_pool_size,
-            idle_timeout: options.keepalive_idle_timeout,
-        });
+    pub fn new(options: ProxyOptions) -> Result<Arc<Proxy>, tls::TlsError> {
+        let upstream_tls = tls::client_config(false, &[], None, &[])?;
+        let pools = upstream::ClientPools::new(
+            upstream::PoolSettings {
+                max_idle_per_host: options.keepalive_pool_size,
+                idle_timeout: options.keepalive_idle_timeout,
+            },
+            upstream_tls.clone(),
+        );
         let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let certificates = Arc::new(tls::SwappableResolver::new(tls::CertStore::empty(None)));
-        Arc::new(Proxy { snapshot, options, pools, certificates, via, server })
+        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, via, server }))
     }
 
     /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
     pub fn sibling(&self) -> Arc<Proxy> {
-        let pools = upstream::ClientPools::new(upstream::PoolSettings {
-            max_idle_per_host: self.options.keepalive_pool_size,
-            idle_timeout: self.options.keepalive_idle_timeout,
-        });
+        let pools = upstream::ClientPools::new(
+            upstream::PoolSettings {
+                max_idle_per_host: self.options.keepalive_pool_size,
+                idle_timeout: self.options.keepalive_idle_timeout,
+            },
+            self.upstream_tls.clone(),
+        );
         Arc::new(Proxy {
             snapshot: self.snapshot.clone(),
             options: self.options.clone(),
             pools,
             certificates: self.certificates.clone(),
+            upstream_tls: self.upstream_tls.clone(),
             via: self.via.clone(),
             server: self.server.clone(),
         })

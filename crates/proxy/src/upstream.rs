@@ -71,14 +71,18 @@ where
 /// The request body sent upstream: the client's body, cut off after `write_timeout` of silence.
 pub type RequestBody = IdleTimeout<Incoming>;
 
-pub(crate) type BodyClient = hyper_util::client::legacy::Client<HttpConnector, RequestBody>;
-pub(crate) type EmptyClient = hyper_util::client::legacy::Client<HttpConnector, http_body_util::Empty<Bytes>>;
+/// Plain TCP for `http`/`grpc` services, TLS for `https`/`grpcs`.
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type BodyClient = hyper_util::client::legacy::Client<Connector, RequestBody>;
+pub(crate) type EmptyClient = hyper_util::client::legacy::Client<Connector, http_body_util::Empty<Bytes>>;
 
 /// Two pools sharing one connect timeout: one for requests with bodies, one for bodiless requests (which
 /// can be retried, since they carry nothing that could be lost).
 pub(crate) struct Clients {
     pub body: BodyClient,
     pub empty: EmptyClient,
+    /// HTTP/2 with prior knowledge, for gRPC services.
+    pub h2: BodyClient,
 }
 
 /// Keep-alive settings shared by every pool.
@@ -91,12 +95,14 @@ pub(crate) struct PoolSettings {
 /// Pools by connect timeout. Lookups are lock-free; a new timeout value adds its pools once.
 pub(crate) struct ClientPools {
     settings: PoolSettings,
+    /// TLS settings for `https`/`grpcs` upstreams.
+    tls: Arc<rustls::ClientConfig>,
     by_timeout: ArcSwap<HashMap<Duration, Arc<Clients>>>,
 }
 
 impl ClientPools {
-    pub fn new(settings: PoolSettings) -> Self {
-        ClientPools { settings, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
+    pub fn new(settings: PoolSettings, tls: Arc<rustls::ClientConfig>) -> Self {
+        ClientPools { settings, tls, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
     }
 
     /// The pools whose connector gives up after `connect_timeout`.
@@ -114,9 +120,21 @@ impl ClientPools {
     }
 
     fn build(&self, connect_timeout: Duration) -> Clients {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.enforce_http(false);
+        // Kong does not verify upstream certificates unless a service sets `tls_verify`, which is not applied
+        // yet (see docs/architecture.md); ALPN is set by the connector for each pool.
+        let tls = |h2: bool| -> Connector {
+            let config = rustls::ClientConfig::clone(&self.tls);
+            let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http();
+            if h2 {
+                builder.enable_http2().wrap_connector(tcp.clone())
+            } else {
+                builder.enable_http1().wrap_connector(tcp.clone())
+            }
+        };
         let builder = || {
             let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
             b.pool_idle_timeout(self.settings.idle_timeout)
@@ -125,6 +143,8 @@ impl ClientPools {
                 .timer(TokioTimer::new());
             b
         };
-        Clients { body: builder().build(connector.clone()), empty: builder().build(connector) }
+        let mut h2 = builder();
+        h2.http2_only(true);
+        Clients { body: builder().build(tls(false)), empty: builder().build(tls(false)), h2: h2.build(tls(true)) }
     }
 }

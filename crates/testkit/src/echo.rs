@@ -1,5 +1,7 @@
 //! A real upstream for proxy tests: answers every request with a JSON description of what it received
-//! (method, path with query, headers, body length), so tests can assert what the proxy forwarded.
+//! (method, path with query, headers, body length), so tests can assert what the proxy forwarded. gRPC
+//! requests (`content-type: application/grpc`) get their body back followed by `grpc-status: 0` trailers.
+//! It speaks HTTP/1.1 and h2c, or TLS with ALPN when started with `start_tls`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -14,37 +16,47 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub async fn start() -> anyhow::Result<EchoServer> {
+        Self::start_with(None).await
+    }
+
+    /// An echo upstream behind TLS with a self-signed certificate for `localhost` (ALPN h2 and http/1.1).
+    pub async fn start_tls() -> anyhow::Result<EchoServer> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.self_signed(&key)?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<EchoServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(|request: hyper::Request<hyper::body::Incoming>| async move {
-                            let (parts, body) = request.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let headers: serde_json::Map<String, serde_json::Value> = parts
-                                .headers
-                                .iter()
-                                .map(|(k, v)| (k.to_string(), serde_json::Value::from(v.to_str().unwrap_or_default())))
-                                .collect();
-                            let description = serde_json::json!({
-                                "method": parts.method.as_str(),
-                                "uri": parts.uri.to_string(),
-                                "path": parts.uri.path(),
-                                "query": parts.uri.query(),
-                                "headers": headers,
-                                "body_length": body.len(),
-                            });
-                            let mut response = hyper::Response::new(Full::new(Bytes::from(description.to_string())));
-                            response
-                                .headers_mut()
-                                .insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
-                            Ok::<_, std::convert::Infallible>(response)
-                        });
+                    let service = hyper::service::service_fn(|request| async move {
+                        Ok::<_, std::convert::Infallible>(respond(request).await)
+                    });
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -55,6 +67,45 @@ impl EchoServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+type EchoBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+async fn respond(request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<EchoBody> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let grpc = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+        let frames: Vec<Result<hyper::body::Frame<Bytes>, std::convert::Infallible>> =
+            vec![Ok(hyper::body::Frame::data(body)), Ok(hyper::body::Frame::trailers(trailers))];
+        let stream = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+        let mut response = hyper::Response::new(BodyExt::boxed(stream));
+        response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/grpc"));
+        return response;
+    }
+    let headers: serde_json::Map<String, serde_json::Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(v.to_str().unwrap_or_default())))
+        .collect();
+    let description = serde_json::json!({
+        "method": parts.method.as_str(),
+        "uri": parts.uri.to_string(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body_length": body.len(),
+    });
+    let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));
+    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    response
 }
 
 impl Drop for EchoServer {
