@@ -38,6 +38,7 @@ struct State {
     /// Routes changed since the base router was built; they are served from the delta layer.
     delta: std::collections::HashSet<Uuid>,
     balancers: Arc<gatehouse_proxy::Balancers>,
+    ca_certificates: Arc<HashMap<Uuid, String>>,
     version: u64,
 }
 
@@ -84,6 +85,7 @@ impl Follower {
             services: HashMap::new(),
             delta: std::collections::HashSet::new(),
             balancers: Arc::new(gatehouse_proxy::Balancers::default()),
+            ca_certificates: Arc::new(HashMap::new()),
             version: 0,
         };
         let follower = Arc::new(Follower {
@@ -122,6 +124,7 @@ impl Follower {
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless).
         self.reload_certificates().await?;
+        self.reload_ca_certificates(&mut state).await?;
         self.reload_balancers(&mut state).await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(0);
         state.seen_above.clear();
@@ -158,6 +161,10 @@ impl Follower {
             let count = fresh.len();
             if fresh.iter().any(|e| e.entity_name == "certificates" || e.entity_name == "snis") {
                 self.reload_certificates().await?;
+            }
+            if fresh.iter().any(|e| e.entity_name == "ca_certificates") {
+                self.reload_ca_certificates(&mut state).await?;
+                changed.services = true;
             }
             if fresh.iter().any(|e| e.entity_name == "upstreams" || e.entity_name == "targets") {
                 self.reload_balancers(&mut state).await?;
@@ -253,6 +260,20 @@ impl Follower {
         Ok(())
     }
 
+    /// Reloads the CA certificates services verify their upstreams against.
+    async fn reload_ca_certificates(&self, state: &mut State) -> anyhow::Result<()> {
+        let rows = self.store.all_entities(schema_by_name("ca_certificates").context("schema")?).await?;
+        let map = rows
+            .iter()
+            .filter_map(|r| {
+                let id = r.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok())?;
+                Some((id, r.get("cert").and_then(|v| v.as_str())?.to_string()))
+            })
+            .collect();
+        state.ca_certificates = Arc::new(map);
+        Ok(())
+    }
+
     /// Rebuilds every upstream's balancer from the tables, carrying health state over by address (a
     /// configuration change must not reset health), and starts their active checks.
     async fn reload_balancers(&self, state: &mut State) -> anyhow::Result<()> {
@@ -315,6 +336,7 @@ impl Follower {
             self.proxy.current().with_services(state.services.clone(), state.version)
         };
         snapshot.balancers = state.balancers.clone();
+        snapshot.ca_certificates = state.ca_certificates.clone();
         self.proxy.publish(snapshot);
         tracing::debug!(
             version = state.version,

@@ -337,6 +337,18 @@ async fn https_upstreams_and_grpc_with_trailers() {
     let echoed: Value = reply.json().await.expect("json");
     assert_eq!(echoed["path"], "/x");
 
+    let port = secure.addr.port();
+    s.create("/services", json!({"name": "strict", "url": format!("https://localhost:{port}/"), "tls_verify": true}))
+        .await;
+    s.create("/services/strict/routes", json!({"paths": ["/strict"]})).await;
+    let unverified = s.proxy(reqwest::Method::GET, "/strict").send().await.expect("proxy");
+    assert_eq!(unverified.status(), 502, "tls_verify without the issuing CA refuses the upstream");
+    let ca = s.create("/ca_certificates", json!({"cert": secure.ca_pem.clone().unwrap_or_default()})).await;
+    let (status, _) = s.admin(reqwest::Method::PATCH, "/services/strict", json!({"ca_certificates": [ca["id"]]})).await;
+    assert_eq!(status, 200);
+    let verified = s.proxy(reqwest::Method::GET, "/strict").send().await.expect("proxy");
+    assert_eq!(verified.status(), 200, "verification succeeds against the service's CA certificate");
+
     s.create("/services", json!({"name": "grpc", "url": format!("grpc://127.0.0.1:{}", s.echo.addr.port())})).await;
     s.create("/services/grpc/routes", json!({"paths": ["/pkg.Echo/"], "protocols": ["grpc"]})).await;
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", s.node.proxy_port)).await.expect("connect");

@@ -20,6 +20,34 @@ pub(crate) struct Destination<'a> {
     /// Path and query for the upstream request.
     pub path: &'a str,
     pub preserve_host: bool,
+    /// The service's own upstream TLS settings, when it has any.
+    pub tls: Option<&'a UpstreamTls>,
+}
+
+/// A service's upstream TLS profile (`tls_verify`, `ca_certificates`, `client_certificate`).
+pub(crate) struct UpstreamTls {
+    /// Identifies the profile's connection pools.
+    pub key: u64,
+    pub verify: bool,
+    pub ca_pems: Vec<String>,
+    pub client_certificate: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl UpstreamTls {
+    /// The profile of `service`, or `None` for Kong's default (no verification, no client certificate).
+    pub fn of(service: &ServiceSpec, snapshot: &crate::Snapshot, proxy: &Proxy) -> Option<UpstreamTls> {
+        use std::hash::{Hash, Hasher};
+        if !(service.tls_verify || service.client_certificate.is_some()) {
+            return None;
+        }
+        let ca_pems: Vec<String> =
+            service.ca_certificates.iter().filter_map(|id| snapshot.ca_certificates.get(id).cloned()).collect();
+        let client_certificate =
+            service.client_certificate.and_then(|id| proxy.certificates().current().certificate(&id.to_string()));
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (service.tls_verify, &ca_pems, service.client_certificate).hash(&mut hasher);
+        Some(UpstreamTls { key: hasher.finish() | 1, verify: service.tls_verify, ca_pems, client_certificate })
+    }
 }
 
 /// Builds the balancer's hash input from the request (Kong's `get_value_to_hash` sources).
@@ -124,7 +152,18 @@ pub(crate) async fn send(
     first: Option<Pick>,
 ) -> Result<(Response<Incoming>, Option<Pick>), ProxyError> {
     let service = to.service;
-    let clients = proxy.pools.get(service.connect_timeout);
+    let clients = match to.tls {
+        None => proxy.pools.get(service.connect_timeout),
+        Some(tls) => proxy
+            .pools
+            .get_with(service.connect_timeout, tls.key, || {
+                crate::tls::client_config(tls.verify, &tls.ca_pems, tls.client_certificate.clone(), &[])
+            })
+            .map_err(|e| {
+                tracing::warn!(error = %e, service = %service.id, "upstream TLS settings cannot be used");
+                ProxyError::BadGateway
+            })?,
+    };
     // Kong's read_timeout runs between two reads; the first read is the response head.
     let deadline = service.connect_timeout + service.read_timeout;
     let mut pick = first;

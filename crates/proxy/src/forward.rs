@@ -93,7 +93,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
-    let Plan { service, upstream_path, prefix, preserve_host, balancer } = plan;
+    let Plan { service, upstream_path, prefix, preserve_host, balancer, upstream_tls } = plan;
     let upgrade = request.headers().get(hyper::header::UPGRADE).cloned();
     let headers = request.headers_mut();
     strip_hop_by_hop(headers, upgrade.is_some());
@@ -133,8 +133,13 @@ pub async fn handle(
     let proxy_latency = started.elapsed();
     let upstream_started = Instant::now();
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-    let destination =
-        dispatch::Destination { service: &service, balancer: balancer.as_deref(), path: &upstream_path, preserve_host };
+    let destination = dispatch::Destination {
+        service: &service,
+        balancer: balancer.as_deref(),
+        path: &upstream_path,
+        preserve_host,
+        tls: upstream_tls.as_ref(),
+    };
     let result = dispatch::send(proxy, request, &destination, first).await;
     let upstream_latency = upstream_started.elapsed();
     let (mut response, picked) = match result {
@@ -180,6 +185,7 @@ struct Plan {
     preserve_host: bool,
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
+    upstream_tls: Option<dispatch::UpstreamTls>,
 }
 
 /// Routes the request against the current snapshot: the route, its service and the upstream path, or the
@@ -221,7 +227,9 @@ fn plan(
         upstream_path.push_str(query);
     }
     let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
+    let upstream_tls = dispatch::UpstreamTls::of(&service, &snapshot, proxy);
     Ok(Plan {
+        upstream_tls,
         balancer,
         service,
         upstream_path,

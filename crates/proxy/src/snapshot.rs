@@ -24,6 +24,11 @@ pub struct ServiceSpec {
     pub write_timeout: Duration,
     pub read_timeout: Duration,
     pub enabled: bool,
+    /// Upstream TLS: verify the certificate (`tls_verify`), against these CA certificates
+    /// (`ca_certificates`), presenting this client certificate (`client_certificate`).
+    pub tls_verify: bool,
+    pub ca_certificates: Vec<Uuid>,
+    pub client_certificate: Option<Uuid>,
     /// `host` or `host:port` for the upstream `Host` header (the port only when it is not the scheme's).
     pub host_header: String,
     /// `scheme://host:port` that request paths are appended to.
@@ -63,6 +68,17 @@ impl ServiceSpec {
             write_timeout: millis(entity, "write_timeout"),
             read_timeout: millis(entity, "read_timeout"),
             enabled: entity.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+            tls_verify: entity.get("tls_verify").and_then(Value::as_bool).unwrap_or(false),
+            ca_certificates: entity
+                .get("ca_certificates")
+                .and_then(Value::as_array)
+                .map(|ids| ids.iter().filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok())).collect())
+                .unwrap_or_default(),
+            client_certificate: entity
+                .get("client_certificate")
+                .and_then(|c| c.get("id"))
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok()),
             host_header,
         })
     }
@@ -81,6 +97,8 @@ pub struct Snapshot {
     pub services: HashMap<Uuid, Arc<ServiceSpec>>,
     /// Load balancers of the upstreams, shared between snapshots until upstreams or targets change.
     pub balancers: Arc<Balancers>,
+    /// CA certificates (PEM) by id, for services that verify their upstream.
+    pub ca_certificates: Arc<HashMap<Uuid, String>>,
     /// Increases with every rebuild; exposed for diagnostics.
     pub version: u64,
 }
@@ -134,6 +152,7 @@ impl Snapshot {
             shadowed: Arc::new(HashSet::new()),
             services,
             balancers: Arc::new(Balancers::default()),
+            ca_certificates: Arc::new(HashMap::new()),
             version,
         }
     }
@@ -157,6 +176,7 @@ impl Snapshot {
             shadowed: Arc::new(shadowed),
             services,
             balancers: self.balancers.clone(),
+            ca_certificates: self.ca_certificates.clone(),
             version,
         }
     }
@@ -170,6 +190,7 @@ impl Snapshot {
             shadowed: self.shadowed.clone(),
             services,
             balancers: self.balancers.clone(),
+            ca_certificates: self.ca_certificates.clone(),
             version,
         }
     }

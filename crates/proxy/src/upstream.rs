@@ -97,7 +97,8 @@ pub(crate) struct ClientPools {
     settings: PoolSettings,
     /// TLS settings for `https`/`grpcs` upstreams.
     tls: Arc<rustls::ClientConfig>,
-    by_timeout: ArcSwap<HashMap<Duration, Arc<Clients>>>,
+    /// Keyed by connect timeout and a TLS profile (0 = Kong's default: no verification, no client cert).
+    by_timeout: ArcSwap<HashMap<(Duration, u64), Arc<Clients>>>,
 }
 
 impl ClientPools {
@@ -105,29 +106,40 @@ impl ClientPools {
         ClientPools { settings, tls, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
     }
 
-    /// The pools whose connector gives up after `connect_timeout`.
+    /// The pools whose connector gives up after `connect_timeout`, with Kong's default upstream TLS.
     pub fn get(&self, connect_timeout: Duration) -> Arc<Clients> {
-        if let Some(clients) = self.by_timeout.load().get(&connect_timeout) {
-            return clients.clone();
-        }
-        let created = Arc::new(self.build(connect_timeout));
-        self.by_timeout.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.entry(connect_timeout).or_insert_with(|| created.clone());
-            next
-        });
-        self.by_timeout.load().get(&connect_timeout).cloned().unwrap_or(created)
+        self.get_with(connect_timeout, 0, || Ok(self.tls.clone()))
+            .unwrap_or_else(|_| Arc::new(self.build(connect_timeout, self.tls.clone())))
     }
 
-    fn build(&self, connect_timeout: Duration) -> Clients {
+    /// The pools for a TLS profile (`tls_key` identifies it; `config` builds it the first time).
+    pub fn get_with(
+        &self,
+        connect_timeout: Duration,
+        tls_key: u64,
+        config: impl FnOnce() -> Result<Arc<rustls::ClientConfig>, crate::tls::TlsError>,
+    ) -> Result<Arc<Clients>, crate::tls::TlsError> {
+        let key = (connect_timeout, tls_key);
+        if let Some(clients) = self.by_timeout.load().get(&key) {
+            return Ok(clients.clone());
+        }
+        let created = Arc::new(self.build(connect_timeout, config()?));
+        self.by_timeout.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            next.entry(key).or_insert_with(|| created.clone());
+            next
+        });
+        Ok(self.by_timeout.load().get(&key).cloned().unwrap_or(created))
+    }
+
+    fn build(&self, connect_timeout: Duration, tls_config: Arc<rustls::ClientConfig>) -> Clients {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
         tcp.enforce_http(false);
-        // Kong does not verify upstream certificates unless a service sets `tls_verify`, which is not applied
-        // yet (see docs/architecture.md); ALPN is set by the connector for each pool.
+        // ALPN is set by the connector for each pool.
         let tls = |h2: bool| -> Connector {
-            let config = rustls::ClientConfig::clone(&self.tls);
+            let config = rustls::ClientConfig::clone(&tls_config);
             let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http();
             if h2 {
                 builder.enable_http2().wrap_connector(tcp.clone())

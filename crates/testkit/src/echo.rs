@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 /// A running echo upstream; it stops when dropped.
 pub struct EchoServer {
     pub addr: SocketAddr,
+    /// For TLS echo servers: the PEM of the CA that issued their `localhost` certificate.
+    pub ca_pem: Option<String>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -19,10 +21,17 @@ impl EchoServer {
         Self::start_with(None).await
     }
 
-    /// An echo upstream behind TLS with a self-signed certificate for `localhost` (ALPN h2 and http/1.1).
+    /// An echo upstream behind TLS with a `localhost` certificate issued by a fresh test CA (ALPN h2 and
+    /// http/1.1); the CA's PEM is in `ca_pem`.
     pub async fn start_tls() -> anyhow::Result<EchoServer> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Gatehouse test CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let key = rcgen::KeyPair::generate()?;
-        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.self_signed(&key)?;
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&key, &issuer)?;
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -32,7 +41,9 @@ impl EchoServer {
                 rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
             )?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await
+        let mut server = Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await?;
+        server.ca_pem = Some(ca.pem());
+        Ok(server)
     }
 
     async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<EchoServer> {
@@ -60,7 +71,7 @@ impl EchoServer {
                 });
             }
         });
-        Ok(EchoServer { addr, task })
+        Ok(EchoServer { addr, ca_pem: None, task })
     }
 
     /// `http://127.0.0.1:PORT`
