@@ -72,6 +72,7 @@ fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
         version: env!("CARGO_PKG_VERSION").to_string(),
         header_timeout: Duration::from_secs(60),
         max_header_bytes: usize::try_from(u64::from(buffers.count) * buffers.size).unwrap_or(usize::MAX),
+        max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
     }

@@ -371,3 +371,33 @@ async fn https_upstreams_and_grpc_with_trailers() {
     assert_eq!(collected.to_bytes().as_ref(), b"\0\0\0\0\x05hello");
     assert_eq!(trailers.get("grpc-status").and_then(|v| v.to_str().ok()), Some("0"), "trailers pass through");
 }
+
+#[tokio::test]
+async fn request_buffering_and_the_body_size_limit() {
+    let echo = EchoServer::start().await.expect("echo");
+    let options =
+        NodeOptions { env: vec![("GATEHOUSE_CLIENT_MAX_BODY_SIZE".into(), "64k".into())], ..Default::default() };
+    let node = Node::start(binary(), options).await.expect("node");
+    node.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    node.create("/services/echo/routes", json!({"paths": ["/buffered"]})).await;
+    node.create("/services/echo/routes", json!({"paths": ["/streamed"], "request_buffering": false})).await;
+    let client = reqwest::Client::new();
+    let chunked = |path: &str| {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b'a'; 1000]), Ok(vec![b'b'; 1000])];
+        client
+            .post(format!("{}{path}", node.proxy_url()))
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+    };
+    let buffered: Value = chunked("/buffered").send().await.expect("proxy").json().await.expect("json");
+    assert_eq!(buffered["body_length"], 2000);
+    assert_eq!(buffered["headers"]["content-length"], "2000", "a buffered body reaches the upstream with its length");
+    assert!(buffered["headers"].get("transfer-encoding").is_none());
+    let streamed: Value = chunked("/streamed").send().await.expect("proxy").json().await.expect("json");
+    assert_eq!(streamed["body_length"], 2000);
+    assert_eq!(streamed["headers"]["transfer-encoding"], "chunked", "request_buffering=false streams");
+    for path in ["/buffered", "/streamed"] {
+        let too_big =
+            client.post(format!("{}{path}", node.proxy_url())).body(vec![0u8; 70_000]).send().await.expect("proxy");
+        assert_eq!(too_big.status(), 413, "{path}");
+    }
+}

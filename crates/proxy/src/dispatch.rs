@@ -6,7 +6,7 @@ use crate::errors::ProxyError;
 use crate::upstream::{Idle, IdleTimeout};
 use crate::{Proxy, ServiceSpec};
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
@@ -20,6 +20,8 @@ pub(crate) struct Destination<'a> {
     /// Path and query for the upstream request.
     pub path: &'a str,
     pub preserve_host: bool,
+    /// Read the whole request body before sending it (the route's `request_buffering`).
+    pub buffer_request: bool,
     /// The service's own upstream TLS settings, when it has any.
     pub tls: Option<&'a UpstreamTls>,
 }
@@ -201,7 +203,34 @@ pub(crate) async fn send(
             }
         }
     }
-    let mut request = request.map(|body| IdleTimeout::new(body, service.write_timeout));
+    let limit = proxy.options.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if limit > 0 && declared.is_some_and(|n| n > limit) {
+        return Err(ProxyError::TooLarge);
+    }
+    let mut request = if to.buffer_request {
+        let (mut parts, body) = request.into_parts();
+        let body = IdleTimeout::new(body, service.write_timeout);
+        let read = if limit > 0 {
+            http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect().await
+        } else {
+            http_body_util::BodyExt::collect(body).await
+        };
+        let bytes = match read {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(ProxyError::TooLarge),
+            Err(_) => return Err(ProxyError::BadRequest),
+        };
+        parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+        parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
+    } else {
+        request.map(|body| IdleTimeout::new(body, service.write_timeout).boxed())
+    };
     to.prepare(&mut request, pick.as_ref())?;
     let started = Instant::now();
     let client = if grpc {

@@ -15,6 +15,8 @@ pub enum ProxyError {
     NoPeer,
     Timeout,
     BadRequest,
+    /// The request body is larger than `client_max_body_size`.
+    TooLarge,
 }
 
 impl ProxyError {
@@ -26,6 +28,7 @@ impl ProxyError {
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -39,6 +42,7 @@ impl ProxyError {
             ProxyError::Timeout => "The upstream server is timed out",
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
+            ProxyError::TooLarge => "Request size limit exceeded",
         }
     }
 

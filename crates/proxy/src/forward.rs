@@ -93,7 +93,7 @@ pub async fn handle(
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
-    let Plan { service, upstream_path, prefix, preserve_host, balancer, upstream_tls } = plan;
+    let Plan { service, upstream_path, prefix, preserve_host, buffer_request, balancer, upstream_tls } = plan;
     let upgrade = request.headers().get(hyper::header::UPGRADE).cloned();
     let headers = request.headers_mut();
     strip_hop_by_hop(headers, upgrade.is_some());
@@ -138,6 +138,7 @@ pub async fn handle(
         balancer: balancer.as_deref(),
         path: &upstream_path,
         preserve_host,
+        buffer_request,
         tls: upstream_tls.as_ref(),
     };
     let result = dispatch::send(proxy, request, &destination, first).await;
@@ -183,6 +184,7 @@ struct Plan {
     upstream_path: String,
     prefix: Option<String>,
     preserve_host: bool,
+    buffer_request: bool,
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
     upstream_tls: Option<dispatch::UpstreamTls>,
@@ -235,6 +237,7 @@ fn plan(
         upstream_path,
         prefix: matched.prefix.as_deref().map(str::to_string),
         preserve_host: route.preserve_host,
+        buffer_request: route.request_buffering,
     })
 }
 

@@ -122,6 +122,8 @@ pub struct ProxyOptions {
     pub header_timeout: Duration,
     /// Largest request head accepted (request line plus headers), like nginx's `large_client_header_buffers`.
     pub max_header_bytes: usize,
+    /// Largest request body accepted (`client_max_body_size`; 0 = no limit); larger bodies get 413.
+    pub max_body_bytes: u64,
     /// Idle upstream connections kept per host.
     pub keepalive_pool_size: usize,
     /// How long an idle upstream connection is kept.
@@ -139,6 +141,7 @@ impl Default for ProxyOptions {
             version: "0.1.0".into(),
             header_timeout: Duration::from_secs(60),
             max_header_bytes: 4 * 8192 + 8192,
+            max_body_bytes: 0,
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
         }

@@ -5,7 +5,7 @@
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::HashMap;
@@ -68,8 +68,9 @@ where
     }
 }
 
-/// The request body sent upstream: the client's body, cut off after `write_timeout` of silence.
-pub type RequestBody = IdleTimeout<Incoming>;
+/// The request body sent upstream: the client's body streamed (cut off after `write_timeout` of silence),
+/// or read whole first when the route buffers requests.
+pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 /// Plain TCP for `http`/`grpc` services, TLS for `https`/`grpcs`.
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;

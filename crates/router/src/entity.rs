@@ -85,6 +85,7 @@ pub(crate) fn from_entity(route: &Map<String, Value>) -> Result<RouteSpec, Strin
         regex_priority: integer(route, "regex_priority", 0)?,
         strip_path: boolean(route, "strip_path", true)?,
         preserve_host: boolean(route, "preserve_host", false)?,
+        request_buffering: boolean(route, "request_buffering", true)?,
         path_handling,
         updated_at: integer(route, "updated_at", 0)?,
         https_redirect_status_code: u16::try_from(code).map_err(|_| "https_redirect_status_code: out of range")?,

@@ -61,6 +61,8 @@ pub struct RouteSpec {
     pub strip_path: bool,
     /// Whether the upstream Host header is the request's.
     pub preserve_host: bool,
+    /// Whether the proxy reads the whole request body before sending it upstream (Kong's default).
+    pub request_buffering: bool,
     /// Upstream path joining rules (v0 only in this flavor).
     pub path_handling: PathHandling,
     /// Kept for incremental-rebuild decisions by the caller.
@@ -85,6 +87,7 @@ impl RouteSpec {
             regex_priority: 0,
             strip_path: true,
             preserve_host: false,
+            request_buffering: true,
             path_handling: PathHandling::V0,
             updated_at: 0,
             https_redirect_status_code: 426,
