@@ -250,6 +250,41 @@ impl Follower {
         Ok(())
     }
 
+    /// Wakes the catch-up loop whenever PostgreSQL notifies a commit, so other nodes' writes apply within
+    /// milliseconds instead of at the next poll. Reconnects with a backoff; on SQLite there is nothing to
+    /// listen to and polling alone follows the log.
+    async fn listen(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.listen_changes().await {
+                Ok(None) => return,
+                Ok(Some(mut listener)) => {
+                    backoff = Duration::from_millis(100);
+                    // A catch-up after (re)connecting covers anything committed while not listening.
+                    self.wake.notify_one();
+                    loop {
+                        tokio::select! {
+                            received = listener.recv() => match received {
+                                Ok(()) => self.wake.notify_one(),
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "change notifications interrupted");
+                                    break;
+                                }
+                            },
+                            _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot listen for change notifications"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
     /// Rebuilds the TLS certificate store from the tables. Certificates are few and change rarely, so a
     /// full reload is simpler than tracking them one by one; the swap is atomic for new handshakes.
     async fn reload_certificates(&self) -> anyhow::Result<()> {
@@ -350,12 +385,16 @@ impl Follower {
     /// until `stop` turns true. While the database is unreachable the last snapshot keeps serving; on
     /// recovery the follower resyncs.
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut failing = false;
         loop {
             let idle = tokio::select! {
                 _ = self.wake.notified() => false,
                 _ = tokio::time::sleep(every) => true,
-                _ = async { let _ = stop.wait_for(|v| *v).await; } => return,
+                _ = async { let _ = stop.wait_for(|v| *v).await; } => {
+                    listener.abort();
+                    return;
+                }
             };
             if idle {
                 self.compact().await;

@@ -102,7 +102,7 @@ impl Store {
                     .connect(&url)
                     .await?;
                 let write_gate = Some(std::sync::Arc::new(tokio::sync::Mutex::new(())));
-                Ok(Store { pool, backend: Backend::Sqlite, node_id, write_gate })
+                Ok(Store { pool, backend: Backend::Sqlite, node_id, write_gate, listen_url: None })
             }
             DbConfig::Postgres(pg) => {
                 let schema = pg.schema.clone().filter(|s| !s.is_empty());
@@ -122,7 +122,13 @@ impl Store {
                     })
                     .connect(&pg.url())
                     .await?;
-                Ok(Store { pool, backend: Backend::Postgres, node_id, write_gate: None })
+                Ok(Store {
+                    pool,
+                    backend: Backend::Postgres,
+                    node_id,
+                    write_gate: None,
+                    listen_url: Some(pg.url().into()),
+                })
             }
         }
     }

@@ -69,3 +69,30 @@ impl Store {
         }
     }
 }
+
+/// The PostgreSQL channel every write notifies on commit.
+pub const CHANGE_CHANNEL: &str = "gatehouse_changes";
+
+/// A dedicated connection LISTENing for change notifications. NOTIFY is an optimisation: it is lost
+/// behind pgbouncer and across failovers, so followers keep polling.
+pub struct ChangeListener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl ChangeListener {
+    /// Waits for the next notification (several commits may be folded into one wake-up).
+    pub async fn recv(&mut self) -> Result<(), StoreError> {
+        self.inner.recv().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens a LISTEN connection on PostgreSQL; `None` on SQLite, where followers only poll.
+    pub async fn listen_changes(&self) -> Result<Option<ChangeListener>, StoreError> {
+        let Some(url) = &self.listen_url else { return Ok(None) };
+        let mut inner = sqlx::postgres::PgListener::connect(url).await?;
+        inner.listen(CHANGE_CHANNEL).await?;
+        Ok(Some(ChangeListener { inner }))
+    }
+}

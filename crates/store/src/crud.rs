@@ -121,7 +121,12 @@ impl Store {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> Result<Txn, StoreError> {
-        Ok(Txn { tx: self.begin_write().await?, backend: self.backend, node_id: self.node_id.to_string() })
+        Ok(Txn {
+            tx: self.begin_write().await?,
+            backend: self.backend,
+            node_id: self.node_id.to_string(),
+            notified: false,
+        })
     }
 }
 
@@ -130,6 +135,8 @@ pub struct Txn {
     tx: crate::backend::WriteTx,
     backend: Backend,
     node_id: String,
+    /// Whether this transaction already queued its change notification.
+    notified: bool,
 }
 
 impl Txn {
@@ -338,6 +345,12 @@ impl Txn {
             .bind(crate::now_seconds())
             .execute(&mut *self.tx)
             .await?;
+        if b == Backend::Postgres && !self.notified {
+            // Delivered at commit, and only if the transaction commits; followers treat it as a wake-up
+            // call only (polling stays the source of truth).
+            sqlx::query("SELECT pg_notify($1, '')").bind(crate::CHANGE_CHANNEL).execute(&mut *self.tx).await?;
+            self.notified = true;
+        }
         Ok(())
     }
 

@@ -17,7 +17,7 @@ mod page;
 mod tags;
 
 pub use backend::{Backend, DbConfig, PgConfig};
-pub use changes::Change;
+pub use changes::{Change, ChangeListener, CHANGE_CHANNEL};
 pub use crud::Txn;
 pub use error::StoreError;
 pub use page::{Page, PageRequest, TagFilter};
@@ -33,6 +33,8 @@ pub struct Store {
     /// SQLite allows one writer at a time; queueing this process's writers here instead of in SQLite's
     /// sleeping busy handler keeps write latency flat. Other processes still wait on the busy timeout.
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// How to open a dedicated LISTEN connection (PostgreSQL only). Holds the password: never logged.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 impl Store {

@@ -1,0 +1,77 @@
+//! Three real nodes on one PostgreSQL: a change made through one node's Admin API reaches the other
+//! nodes' proxies and Admin APIs, woken by NOTIFY long before the 5 s poll.
+
+use gatehouse_testkit::{wait_for, EchoServer, Node, NodeOptions, PgCluster};
+use serde_json::json;
+use std::path::Path;
+use std::time::Duration;
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gatehouse"))
+}
+
+/// Well below the default `db_update_frequency` of 5 s: only the NOTIFY wake-up can meet it.
+const BOUND: Duration = Duration::from_secs(2);
+
+async fn status_of(url: String) -> Option<u16> {
+    reqwest::get(url).await.ok().map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn changes_on_one_node_reach_the_others() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("propagation").expect("db");
+    let options =
+        || NodeOptions { env: cluster.node_env(&db), args: vec!["--run-migrations".into()], ..Default::default() };
+    let a = Node::start(binary(), options()).await.expect("a");
+    let b = Node::start(binary(), options()).await.expect("b");
+    let c = Node::start(binary(), options()).await.expect("c");
+    let echo = EchoServer::start().await.expect("echo");
+
+    a.create("/services", json!({"name": "svc", "url": echo.url()})).await;
+    let route = a.create("/services/svc/routes", json!({"name": "r", "paths": ["/p"]})).await;
+    for node in [&b, &c] {
+        let url = format!("{}/p", node.proxy_url());
+        wait_for("the route on the other node's proxy", BOUND, || async {
+            (status_of(url.clone()).await == Some(200)).then_some(())
+        })
+        .await
+        .expect("created route propagates");
+        let (status, seen) = node.admin(reqwest::Method::GET, "/routes/r", serde_json::Value::Null).await;
+        assert_eq!((status, &seen["id"]), (200, &route["id"]));
+    }
+
+    let (status, _) = b.admin(reqwest::Method::PATCH, "/routes/r", json!({"paths": ["/q"]})).await;
+    assert_eq!(status, 200);
+    for node in [&a, &c] {
+        let (old, new) = (format!("{}/p", node.proxy_url()), format!("{}/q", node.proxy_url()));
+        wait_for("the updated route", BOUND, || async {
+            (status_of(old.clone()).await == Some(404) && status_of(new.clone()).await == Some(200)).then_some(())
+        })
+        .await
+        .expect("an update made on b propagates");
+    }
+
+    a.create("/upstreams", json!({"name": "pool.test"})).await;
+    a.create("/upstreams/pool.test/targets", json!({"target": echo.addr.to_string()})).await;
+    let (status, _) =
+        c.admin(reqwest::Method::PATCH, "/services/svc", json!({"host": "pool.test", "port": 80, "path": null})).await;
+    assert_eq!(status, 200);
+    for node in [&a, &b] {
+        let url = format!("{}/q", node.proxy_url());
+        wait_for("the service now balanced over the upstream", BOUND, || async {
+            (status_of(url.clone()).await == Some(200)).then_some(())
+        })
+        .await
+        .expect("upstream, target and service changes propagate");
+    }
+
+    let (status, _) = c.admin(reqwest::Method::DELETE, "/routes/r", serde_json::Value::Null).await;
+    assert_eq!(status, 204);
+    for node in [&a, &b] {
+        let url = format!("{}/q", node.proxy_url());
+        wait_for("the deleted route", BOUND, || async { (status_of(url.clone()).await == Some(404)).then_some(()) })
+            .await
+            .expect("a delete made on c propagates");
+    }
+}
