@@ -137,7 +137,12 @@ impl PgCluster {
         let (Some(bin), Some(data)) = (&self.bin_dir, &self.data_dir) else { return Ok(()) };
         let data_str = data.to_string_lossy().to_string();
         let log = data.with_file_name("postgres.log").to_string_lossy().to_string();
-        let fast = if self.durable { "" } else { " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" };
+        // Benchmarks (durable clusters) count statements with pg_stat_statements.
+        let fast = if self.durable {
+            " -c shared_preload_libraries=pg_stat_statements"
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200{fast}",
             self.port,
