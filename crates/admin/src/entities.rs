@@ -31,6 +31,9 @@ pub async fn dispatch(state: &AdminState, request: Request) -> Response {
         return response;
     }
     let (method, query) = (request.method().clone(), request.uri().query().map(str::to_string));
+    if let Some(response) = crate::clustering::route(state, &segs, &method, query.as_deref()).await {
+        return response;
+    }
     if let Some(response) = crate::health::route(state, &segs, &method, query.as_deref()).await {
         return response;
     }
@@ -149,7 +152,7 @@ async fn collection_endpoint(
                 input.insert(scope.field.into(), scope.reference());
             }
             match state.dao.insert(schema, input).await {
-                Ok(entity) => reply::json(StatusCode::CREATED, Value::Object(entity)),
+                Ok(w) => reply::written(StatusCode::CREATED, w),
                 Err(e) => reply::store_error(e),
             }
         }
@@ -326,7 +329,7 @@ async fn entity_endpoint(
                 state.dao.update(schema, key, input).await
             };
             match result {
-                Ok(entity) => reply::json(StatusCode::OK, Value::Object(entity)),
+                Ok(w) => reply::written(StatusCode::OK, w),
                 Err(e) => reply::store_error(e),
             }
         }
@@ -339,7 +342,7 @@ async fn entity_endpoint(
                 }
             }
             match state.dao.delete(schema, key).await {
-                Ok(()) => reply::no_content(),
+                Ok(seq) => reply::with_seq(reply::no_content(), seq),
                 Err(e) => reply::store_error(e),
             }
         }
@@ -388,14 +391,17 @@ async fn foreign_endpoint(
                         Ok(parent) => {
                             let link = Map::from_iter([(field.to_string(), json!({ "id": new_id }))]);
                             let child_id = child.get("id").and_then(Value::as_str).unwrap_or_default();
-                            state.dao.update(schema, child_id, link).await.map(|_| parent)
+                            state.dao.update(schema, child_id, link).await.map(|linked| gatehouse_store::dao::Written {
+                                entity: parent.entity,
+                                seq: linked.seq.max(parent.seq),
+                            })
                         }
                         Err(e) => Err(e),
                     }
                 }
             };
             match result {
-                Ok(entity) => reply::json(StatusCode::OK, Value::Object(entity)),
+                Ok(w) => reply::written(StatusCode::OK, w),
                 Err(e) => reply::store_error(e),
             }
         }

@@ -4,6 +4,7 @@
 
 pub mod args;
 mod body;
+mod clustering;
 mod entities;
 pub mod health;
 mod info;
@@ -36,11 +37,18 @@ pub struct AdminOptions {
     pub latency_header: bool,
     /// Whether the `Server` header is sent (`headers` contains `server_tokens`).
     pub server_header: bool,
+    /// A node whose heartbeat is older than this is reported down and not waited for.
+    pub node_timeout: std::time::Duration,
 }
 
 impl Default for AdminOptions {
     fn default() -> Self {
-        AdminOptions { max_body_bytes: 10 * 1024 * 1024, latency_header: true, server_header: true }
+        AdminOptions {
+            max_body_bytes: 10 * 1024 * 1024,
+            latency_header: true,
+            server_header: true,
+            node_timeout: std::time::Duration::from_secs(30),
+        }
     }
 }
 

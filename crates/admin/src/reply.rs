@@ -17,6 +17,22 @@ pub fn json_text(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// The header carrying the change-log sequence number a write produced; clients can wait for it to reach
+/// every node (`/clustering/propagation/{seq}`).
+pub const SEQ_HEADER: &str = "x-gatehouse-change-seq";
+
+/// A written entity, with the sequence number header.
+pub fn written(status: StatusCode, written: gatehouse_store::dao::Written) -> Response {
+    with_seq(json(status, Value::Object(written.entity)), written.seq)
+}
+
+pub fn with_seq(mut response: Response, seq: Option<i64>) -> Response {
+    if let Some(seq) = seq {
+        response.headers_mut().insert(SEQ_HEADER, HeaderValue::from(seq));
+    }
+    response
+}
+
 pub fn message(status: StatusCode, text: &str) -> Response {
     json(status, json!({ "message": text }))
 }

@@ -23,6 +23,8 @@ use uuid::Uuid;
 const HOLE_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH: i64 = 1000;
 const RESYNC_LOOKBACK: i64 = 256;
+/// How often an idle node refreshes its heartbeat (it also reports whenever its position moves).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// Changed routes served from the delta layer before the base router is rebuilt with them.
 const DELTA_LIMIT: usize = 512;
 
@@ -40,6 +42,8 @@ struct State {
     balancers: Arc<gatehouse_proxy::Balancers>,
     ca_certificates: Arc<HashMap<Uuid, String>>,
     version: u64,
+    /// The position and time of the last heartbeat written.
+    reported: Option<(i64, Instant)>,
 }
 
 /// What a catch-up changed.
@@ -61,6 +65,8 @@ pub struct Follower {
     default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
     /// Ends the balancers' active health checks at shutdown.
     stop: tokio::sync::watch::Receiver<bool>,
+    /// Hostname and version written into this node's `cluster_nodes` row.
+    identity: (String, String),
     state: tokio::sync::Mutex<State>,
     /// Sync requests made so far, and the newest request a finished catch-up covers: a catch-up that
     /// starts after a request was made has read that request's committed write.
@@ -76,6 +82,7 @@ impl Follower {
         proxy: Arc<Proxy>,
         default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
         stop: tokio::sync::watch::Receiver<bool>,
+        identity: (String, String),
     ) -> anyhow::Result<Arc<Follower>> {
         let state = State {
             watermark: 0,
@@ -87,12 +94,14 @@ impl Follower {
             balancers: Arc::new(gatehouse_proxy::Balancers::default()),
             ca_certificates: Arc::new(HashMap::new()),
             version: 0,
+            reported: None,
         };
         let follower = Arc::new(Follower {
             store,
             proxy,
             default_certificate,
             stop,
+            identity,
             state: tokio::sync::Mutex::new(state),
             requested: std::sync::atomic::AtomicU64::new(0),
             covered: tokio::sync::watch::channel(0).0,
@@ -130,6 +139,7 @@ impl Follower {
         state.seen_above.clear();
         state.hole_since = None;
         self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
+        self.report(&mut state).await?;
         tracing::info!(
             routes = state.routes.len(),
             services = state.services.len(),
@@ -186,6 +196,21 @@ impl Follower {
         advance(&mut state);
         if changed.routes || changed.services || changed.balancers {
             self.publish(&mut state, changed);
+        }
+        self.report(&mut state).await
+    }
+
+    /// Writes this node's heartbeat row when its applied position moved, or when the last heartbeat is
+    /// older than the poll interval, so `/clustering/status` can tell live nodes and their lag.
+    async fn report(&self, state: &mut State) -> anyhow::Result<()> {
+        let due = match state.reported {
+            None => true,
+            Some((seq, at)) => seq != state.watermark || at.elapsed() >= HEARTBEAT_EVERY,
+        };
+        if due {
+            let (hostname, version) = &self.identity;
+            self.store.heartbeat(hostname, version, state.watermark).await?;
+            state.reported = Some((state.watermark, Instant::now()));
         }
         Ok(())
     }

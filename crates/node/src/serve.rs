@@ -92,15 +92,21 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)).context("upstream TLS configuration")?;
     let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let follower =
-        crate::follower::Follower::start(store.clone(), proxy.clone(), Some(default_certificate), stop_rx.clone())
-            .await?;
+    let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let identity = (hostname.clone(), env!("CARGO_PKG_VERSION").to_string());
+    let follower = crate::follower::Follower::start(
+        store.clone(),
+        proxy.clone(),
+        Some(default_certificate),
+        stop_rx.clone(),
+        identity,
+    )
+    .await?;
     let hook_follower = follower.clone();
     let on_write: gatehouse_admin::WriteHook = Arc::new(move |_path: String| {
         let follower = hook_follower.clone();
         Box::pin(async move { follower.sync().await })
     });
-    let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
     let state = Arc::new(AdminState {
         dao: Dao::new(store.clone(), enabled_plugins(&config)),
         info: NodeInfo {
@@ -113,6 +119,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             max_body_bytes: usize::try_from(config.nginx_admin_client_max_body_size).unwrap_or(usize::MAX),
             latency_header: config.headers.enabled("x-kong-admin-latency"),
             server_header: config.headers.enabled("server"),
+            node_timeout: Duration::from_secs_f64((config.db_update_frequency * 3.0).max(30.0)),
         },
         counters: Arc::new(Counters::default()),
         on_write: Some(on_write),

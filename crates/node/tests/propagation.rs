@@ -75,3 +75,60 @@ async fn changes_on_one_node_reach_the_others() {
             .expect("a delete made on c propagates");
     }
 }
+
+#[tokio::test]
+async fn a_client_can_wait_until_a_write_is_live_on_every_node() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("propagation_wait").expect("db");
+    let options =
+        || NodeOptions { env: cluster.node_env(&db), args: vec!["--run-migrations".into()], ..Default::default() };
+    let nodes = [
+        Node::start(binary(), options()).await.expect("a"),
+        Node::start(binary(), options()).await.expect("b"),
+        Node::start(binary(), options()).await.expect("c"),
+    ];
+    let echo = EchoServer::start().await.expect("echo");
+    let client = reqwest::Client::new();
+    wait_for("all three nodes in /clustering/status", Duration::from_secs(10), || async {
+        let status: serde_json::Value =
+            client.get(format!("{}/clustering/status", nodes[1].admin_url())).send().await.ok()?.json().await.ok()?;
+        let up = status["data"].as_array()?.iter().filter(|n| n["status"] == "up").count();
+        (up == 3).then_some(())
+    })
+    .await
+    .expect("every node reports a heartbeat");
+
+    nodes[0].create("/services", json!({"name": "svc", "url": echo.url()})).await;
+    let reply = client
+        .post(format!("{}/services/svc/routes", nodes[0].admin_url()))
+        .json(&json!({"paths": ["/waited"]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(reply.status(), 201);
+    let seq: i64 = reply
+        .headers()
+        .get("x-gatehouse-change-seq")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a write carries the sequence number it produced");
+    let waited = client
+        .get(format!("{}/clustering/propagation/{seq}?timeout=5000", nodes[1].admin_url()))
+        .send()
+        .await
+        .expect("wait");
+    assert_eq!(waited.status(), 200);
+    let body: serde_json::Value = waited.json().await.expect("json");
+    assert_eq!(body["propagated"], true);
+    assert_eq!(body["nodes"].as_array().map(Vec::len), Some(3));
+    for node in &nodes {
+        let live = client.get(format!("{}/waited", node.proxy_url())).send().await.expect("proxy");
+        assert_eq!(live.status(), 200, "once propagation is confirmed the route answers everywhere, without polling");
+    }
+    let future = client
+        .get(format!("{}/clustering/propagation/{}?timeout=50", nodes[2].admin_url(), seq + 1000))
+        .send()
+        .await
+        .expect("wait");
+    assert_eq!(future.status(), 504, "a sequence number nobody reached times out");
+}

@@ -126,6 +126,7 @@ impl Store {
             backend: self.backend,
             node_id: self.node_id.to_string(),
             notified: false,
+            last_seq: None,
         })
     }
 }
@@ -137,6 +138,8 @@ pub struct Txn {
     node_id: String,
     /// Whether this transaction already queued its change notification.
     notified: bool,
+    /// The newest change-log sequence number this transaction wrote.
+    last_seq: Option<i64>,
 }
 
 impl Txn {
@@ -333,18 +336,19 @@ impl Txn {
     async fn record_change(&mut self, schema: &Schema, id: &str, op: &str) -> Result<(), StoreError> {
         let b = self.backend;
         let sql = format!(
-            "INSERT INTO changes (entity_name, entity_id, op, node_id, created_at) VALUES ($1, {}, $3, {}, $5)",
+            "INSERT INTO changes (entity_name, entity_id, op, node_id, created_at) VALUES ($1, {}, $3, {}, $5) RETURNING seq",
             b.uuid_param(2),
             b.uuid_param(4)
         );
-        sqlx::query(&sql)
+        let seq: i64 = sqlx::query_scalar(&sql)
             .bind(schema.name.to_string())
             .bind(id.to_string())
             .bind(op.to_string())
             .bind(self.node_id.clone())
             .bind(crate::now_seconds())
-            .execute(&mut *self.tx)
+            .fetch_one(&mut *self.tx)
             .await?;
+        self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
         if b == Backend::Postgres && !self.notified {
             // Delivered at commit, and only if the transaction commits; followers treat it as a wake-up
             // call only (polling stays the source of truth).
@@ -354,10 +358,11 @@ impl Txn {
         Ok(())
     }
 
-    /// Commits the entity writes and their change events together.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// Commits the entity writes and their change events together. Returns the newest sequence number the
+    /// transaction wrote (`None` when it changed nothing), which clients can wait on across the cluster.
+    pub async fn commit(self) -> Result<Option<i64>, StoreError> {
         self.tx.commit().await?;
-        Ok(())
+        Ok(self.last_seq)
     }
 }
 

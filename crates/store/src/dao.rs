@@ -14,6 +14,13 @@ use std::sync::Arc;
 
 type Entity = Map<String, Value>;
 
+/// A committed write: the entity as stored and the change-log sequence number the write produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub entity: Entity,
+    pub seq: Option<i64>,
+}
+
 /// Entity operations with Kong's semantics, shared by every writer (Admin API, later declarative import).
 #[derive(Clone)]
 pub struct Dao {
@@ -85,18 +92,18 @@ impl Dao {
     }
 
     /// POST: creates an entity.
-    pub async fn insert(&self, schema: &'static Schema, input: Entity) -> Result<Entity, StoreError> {
+    pub async fn insert(&self, schema: &'static Schema, input: Entity) -> Result<Written, StoreError> {
         let mut entity = self.prepare(schema, input, Context::Insert, None).await?;
         let mut tx = self.store.begin().await?;
         let snis = crate::certs::take_snis(schema, &mut entity);
         tx.insert(schema, &entity).await?;
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
-        tx.commit().await?;
-        Ok(entity)
+        let seq = tx.commit().await?;
+        Ok(Written { entity, seq })
     }
 
     /// PUT: creates or fully replaces the entity named by `key` (id or endpoint key; the URL wins over the body).
-    pub async fn upsert(&self, schema: &'static Schema, key: &str, input: Entity) -> Result<Entity, StoreError> {
+    pub async fn upsert(&self, schema: &'static Schema, key: &str, input: Entity) -> Result<Written, StoreError> {
         match self.upsert_once(schema, key, input.clone()).await {
             // Two nodes inserting the same new key at once: the loser retries and replaces instead.
             Err(StoreError::Kong(e)) if e.code == ErrorCode::UniqueViolation => {
@@ -106,7 +113,7 @@ impl Dao {
         }
     }
 
-    async fn upsert_once(&self, schema: &'static Schema, key: &str, mut input: Entity) -> Result<Entity, StoreError> {
+    async fn upsert_once(&self, schema: &'static Schema, key: &str, mut input: Entity) -> Result<Written, StoreError> {
         let by_id = is_uuid(key);
         if by_id {
             input.insert("id".into(), Value::from(key.to_lowercase()));
@@ -131,12 +138,12 @@ impl Dao {
             None => tx.insert(schema, &entity).await?,
         }
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
-        tx.commit().await?;
-        Ok(entity)
+        let seq = tx.commit().await?;
+        Ok(Written { entity, seq })
     }
 
     /// PATCH: merges `patch` into the stored entity. A missing entity is Kong's "not found" error.
-    pub async fn update(&self, schema: &'static Schema, key: &str, mut patch: Entity) -> Result<Entity, StoreError> {
+    pub async fn update(&self, schema: &'static Schema, key: &str, mut patch: Entity) -> Result<Written, StoreError> {
         self.resolve_foreign(schema, &mut patch).await?;
         let mut tx = self.store.begin().await?;
         let existing = if is_uuid(key) {
@@ -166,12 +173,13 @@ impl Dao {
         let snis = crate::certs::take_snis(schema, &mut entity);
         tx.update(schema, &entity).await?;
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
-        tx.commit().await?;
-        Ok(entity)
+        let seq = tx.commit().await?;
+        Ok(Written { entity, seq })
     }
 
-    /// DELETE: removes the entity and its cascading children. Deleting a missing entity succeeds.
-    pub async fn delete(&self, schema: &'static Schema, key: &str) -> Result<(), StoreError> {
+    /// DELETE: removes the entity and its cascading children. Deleting a missing entity succeeds. Returns
+    /// the change-log sequence number (`None` when there was nothing to delete).
+    pub async fn delete(&self, schema: &'static Schema, key: &str) -> Result<Option<i64>, StoreError> {
         let mut tx = self.store.begin().await?;
         let id = if is_uuid(key) {
             Some(key.to_string())
@@ -183,8 +191,7 @@ impl Dao {
         if let Some(id) = id {
             tx.delete(schema, &id).await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// `POST /schemas/{entity}/validate`: the insert pipeline without the write.

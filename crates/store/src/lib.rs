@@ -13,6 +13,7 @@ mod crud;
 pub mod dao;
 mod error;
 pub mod migrations;
+pub mod nodes;
 mod page;
 mod tags;
 

@@ -17,11 +17,18 @@ pub struct Migration {
 pub const SUBSYSTEM: &str = "core";
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "000_base",
-    postgres: include_str!("migrations/000_base.postgres.sql"),
-    sqlite: include_str!("migrations/000_base.sqlite.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "000_base",
+        postgres: include_str!("migrations/000_base.postgres.sql"),
+        sqlite: include_str!("migrations/000_base.sqlite.sql"),
+    },
+    Migration {
+        name: "001_cluster_nodes",
+        postgres: include_str!("migrations/001_cluster_nodes.postgres.sql"),
+        sqlite: include_str!("migrations/001_cluster_nodes.sqlite.sql"),
+    },
+];
 
 /// An arbitrary constant naming the PostgreSQL advisory lock that serialises migrations.
 const PG_LOCK_KEY: i64 = 0x6761_7465_686f_7573;
@@ -116,7 +123,7 @@ impl Store {
         }
         let cascade = if self.backend == Backend::Postgres { " CASCADE" } else { "" };
         let mut tables: Vec<&str> = gatehouse_model::schemas().iter().rev().map(|s| s.name).collect();
-        tables.extend(["tags", "changes", "schema_meta"]);
+        tables.extend(["tags", "changes", "cluster_nodes", "schema_meta"]);
         for table in tables {
             sqlx::query(&format!("DROP TABLE IF EXISTS {table}{cascade}")).execute(&mut *tx).await?;
         }

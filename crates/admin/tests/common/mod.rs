@@ -64,7 +64,7 @@ impl Api {
                 version: "0.1.0".into(),
                 configuration: serde_json::json!({"database": "test", "pg_password": "******"}),
             },
-            options: AdminOptions { max_body_bytes: BODY_LIMIT, latency_header: true, server_header: true },
+            options: AdminOptions { max_body_bytes: BODY_LIMIT, ..AdminOptions::default() },
             counters: Arc::new(Counters::default()),
             on_write: None,
             health: None,
