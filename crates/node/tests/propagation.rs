@@ -132,3 +132,49 @@ async fn a_client_can_wait_until_a_write_is_live_on_every_node() {
         .expect("wait");
     assert_eq!(future.status(), 504, "a sequence number nobody reached times out");
 }
+
+#[tokio::test]
+async fn a_database_outage_keeps_the_proxy_serving_and_nodes_converge_after() {
+    let cluster = PgCluster::start().expect("a cluster of our own, to stop");
+    let db = cluster.create_database("outage").expect("db");
+    let mut env = cluster.node_env(&db);
+    env.push(("GATEHOUSE_PG_TIMEOUT".into(), "1000".into()));
+    env.push(("GATEHOUSE_DB_UPDATE_FREQUENCY".into(), "0.5".into()));
+    let options = || NodeOptions { env: env.clone(), args: vec!["--run-migrations".into()], ..Default::default() };
+    let (a, b) =
+        (Node::start(binary(), options()).await.expect("a"), Node::start(binary(), options()).await.expect("b"));
+    let echo = EchoServer::start().await.expect("echo");
+    a.create("/services", json!({"name": "svc", "url": echo.url()})).await;
+    a.create("/services/svc/routes", json!({"paths": ["/up"]})).await;
+    let url = format!("{}/up", b.proxy_url());
+    wait_for("the route on b", BOUND, || async { (status_of(url.clone()).await == Some(200)).then_some(()) })
+        .await
+        .expect("propagated before the outage");
+
+    cluster.stop().expect("stop PostgreSQL");
+    for node in [&a, &b] {
+        for _ in 0..50 {
+            assert_eq!(status_of(format!("{}/up", node.proxy_url())).await, Some(200), "the proxy keeps serving");
+        }
+    }
+    let (status, body) = a.admin(reqwest::Method::POST, "/services", json!({"name": "during", "host": "h"})).await;
+    assert_eq!(status, 503, "writes fail cleanly while the database is down: {body}");
+    let (_, health) = a.admin(reqwest::Method::GET, "/status", serde_json::Value::Null).await;
+    assert_eq!(health["database"]["reachable"], false);
+    assert_eq!(status_of(format!("http://127.0.0.1:{}/status/ready", a.status_port)).await, Some(503));
+
+    cluster.resume().expect("restart PostgreSQL");
+    wait_for("writes to work again", Duration::from_secs(20), || async {
+        let (status, _) = a.admin(reqwest::Method::POST, "/services/svc/routes", json!({"paths": ["/after"]})).await;
+        (status == 201).then_some(())
+    })
+    .await
+    .expect("node a reconnects without a restart");
+    let after = format!("{}/after", b.proxy_url());
+    wait_for("b to catch up after the outage", Duration::from_secs(20), || async {
+        (status_of(after.clone()).await == Some(200)).then_some(())
+    })
+    .await
+    .expect("node b resyncs and converges");
+    assert_eq!(status_of(format!("http://127.0.0.1:{}/status/ready", a.status_port)).await, Some(200));
+}
