@@ -23,6 +23,10 @@ use uuid::Uuid;
 const HOLE_TIMEOUT: Duration = Duration::from_secs(5);
 const BATCH: i64 = 1000;
 const RESYNC_LOOKBACK: i64 = 256;
+/// Change events are kept this long (Kong keeps cluster events for an hour).
+const CHANGE_RETENTION_SECS: i64 = 3600;
+/// Idle poll ticks between two change-log maintenance runs (about a minute at the default 5 s).
+const MAINTENANCE_EVERY_TICKS: u64 = 12;
 /// How often an idle node refreshes its heartbeat (it also reports whenever its position moves).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// Changed routes served from the delta layer before the base router is rebuilt with them.
@@ -135,7 +139,11 @@ impl Follower {
         self.reload_certificates().await?;
         self.reload_ca_certificates(&mut state).await?;
         self.reload_balancers(&mut state).await?;
-        state.watermark = (watermark - RESYNC_LOOKBACK).max(0);
+        // Transactions that took a number below the newest one may still commit after this read; starting a
+        // little below it makes the first catch-up re-read them (re-applying an event is harmless). Events
+        // retention already deleted cannot be re-read, and the tables just read include their effects.
+        let trimmed = self.store.trimmed_through().await?;
+        state.watermark = (watermark - RESYNC_LOOKBACK).max(trimmed).max(0);
         state.seen_above.clear();
         state.hole_since = None;
         self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
@@ -373,6 +381,26 @@ impl Follower {
         Ok(())
     }
 
+    /// Deletes change events past retention (any node may; the work is idempotent and batched) and
+    /// resyncs if this node's position fell behind what was deleted, since it cannot prove it missed nothing.
+    async fn maintain_change_log(&self) {
+        match self.store.trim_changes(CHANGE_RETENTION_SECS, 1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "change log trimmed"),
+            Err(e) => tracing::debug!(error = %e, "change log trim failed"),
+        }
+        let watermark = self.state.lock().await.watermark;
+        match self.store.trimmed_through().await {
+            Ok(trimmed) if watermark < trimmed => {
+                tracing::warn!(watermark, trimmed, "fell behind the change log's retention; resyncing");
+                if let Err(e) = self.resync().await {
+                    tracing::warn!(error = %e, "resync failed");
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Folds the delta layer into a fresh base router while nothing else is happening.
     async fn compact(&self) {
         let mut state = self.state.lock().await;
@@ -412,6 +440,7 @@ impl Follower {
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut failing = false;
+        let mut idle_ticks: u64 = 0;
         loop {
             let idle = tokio::select! {
                 _ = self.wake.notified() => false,
@@ -423,6 +452,10 @@ impl Follower {
             };
             if idle {
                 self.compact().await;
+                idle_ticks += 1;
+                if idle_ticks.is_multiple_of(MAINTENANCE_EVERY_TICKS) && !failing {
+                    self.maintain_change_log().await;
+                }
             }
             let ticket = self.requested.load(std::sync::atomic::Ordering::SeqCst);
             match self.catch_up().await {

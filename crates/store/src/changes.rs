@@ -70,6 +70,45 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes change events older than `retention_secs`, `batch` rows per transaction so the table never
+    /// locks for long, and records the highest sequence number deleted. Returns how many rows went.
+    pub async fn trim_changes(&self, retention_secs: i64, batch: i64) -> Result<u64, StoreError> {
+        let cutoff = crate::now_seconds() - retention_secs;
+        let mut total = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let row = sqlx::query(
+                "SELECT MAX(seq), COUNT(*) FROM (SELECT seq FROM changes WHERE created_at < $1 ORDER BY seq LIMIT $2) AS old",
+            )
+            .bind(cutoff)
+            .bind(batch)
+            .fetch_one(&mut *tx)
+            .await?;
+            let (through, count): (Option<i64>, i64) = (row.try_get(0)?, row.try_get(1)?);
+            let Some(through) = through else { return Ok(total) };
+            sqlx::query("DELETE FROM changes WHERE seq <= $1").bind(through).execute(&mut *tx).await?;
+            sqlx::query("UPDATE change_log_meta SET trimmed_through = $1 WHERE id = 1 AND trimmed_through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            total += count as u64;
+            if count < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The highest sequence number retention has deleted: a follower whose position is below it may have
+    /// missed events and must resync.
+    pub async fn trimmed_through(&self) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT trimmed_through FROM change_log_meta WHERE id = 1").fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
+    }
+}
+
 /// The PostgreSQL channel every write notifies on commit.
 pub const CHANGE_CHANNEL: &str = "gatehouse_changes";
 

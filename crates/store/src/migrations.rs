@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/001_cluster_nodes.postgres.sql"),
         sqlite: include_str!("migrations/001_cluster_nodes.sqlite.sql"),
     },
+    Migration {
+        name: "002_change_retention",
+        postgres: include_str!("migrations/002_change_retention.postgres.sql"),
+        sqlite: include_str!("migrations/002_change_retention.sqlite.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the PostgreSQL advisory lock that serialises migrations.
@@ -123,7 +128,7 @@ impl Store {
         }
         let cascade = if self.backend == Backend::Postgres { " CASCADE" } else { "" };
         let mut tables: Vec<&str> = gatehouse_model::schemas().iter().rev().map(|s| s.name).collect();
-        tables.extend(["tags", "changes", "cluster_nodes", "schema_meta"]);
+        tables.extend(["tags", "changes", "cluster_nodes", "change_log_meta", "schema_meta"]);
         for table in tables {
             sqlx::query(&format!("DROP TABLE IF EXISTS {table}{cascade}")).execute(&mut *tx).await?;
         }

@@ -55,6 +55,7 @@ macro_rules! both {
 }
 
 both!(
+    retention_trims_in_batches_and_records_how_far,
     concurrent_migrations_run_once,
     writes_and_change_events_commit_together,
     cascading_deletes_record_every_child,
@@ -127,4 +128,23 @@ async fn schema_names_a_custom_pg_schema_or_sqlite_file(backend: Backend) {
     dao(&store).insert(consumers, obj(json!({"username": "u"}))).await.expect("insert");
     assert!(dao(&store).select(consumers, "u").await.expect("select").is_some());
     assert!(store.reachable().await);
+}
+
+async fn retention_trims_in_batches_and_records_how_far(backend: Backend) {
+    let store = open(&backend).await;
+    store.migrate_up().await.expect("migrate");
+    let consumers = schema_by_name("consumers").expect("schema");
+    for name in ["a", "b", "c"] {
+        dao(&store).insert(consumers, obj(json!({"username": name}))).await.expect("insert");
+    }
+    let latest = store.latest_change_seq().await.expect("latest");
+    assert_eq!(store.trim_changes(3600, 2).await.expect("trim"), 0, "nothing is past an hour's retention");
+    assert_eq!(store.trimmed_through().await.expect("trimmed"), 0);
+    // A negative retention puts the cutoff in the future: every event is old.
+    assert_eq!(store.trim_changes(-10, 2).await.expect("trim"), 3, "two batches: 2 rows, then 1");
+    assert_eq!(store.trimmed_through().await.expect("trimmed"), latest);
+    assert!(store.changes_since(0, 100).await.expect("changes").is_empty());
+    dao(&store).insert(consumers, obj(json!({"username": "d"}))).await.expect("insert after trimming");
+    let after = store.changes_since(latest, 100).await.expect("changes");
+    assert_eq!(after.len(), 1, "numbering continues after a trim");
 }
