@@ -16,6 +16,7 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub async fn route(state: &AdminState, segs: &[&str], method: &Method, query: Option<&str>) -> Option<Response> {
     let response = match segs {
         ["clustering", "status"] => status(state).await,
+        ["clustering", "digest"] => digest(state).await,
         ["clustering", "propagation", seq] => propagation(state, seq, query).await,
         _ => return None,
     };
@@ -27,6 +28,19 @@ pub async fn route(state: &AdminState, segs: &[&str], method: &Method, query: Op
 
 fn is_live(state: &AdminState, node: &NodeRow, now: i64) -> bool {
     now - node.heartbeat_ms <= state.options.node_timeout.as_millis() as i64
+}
+
+/// `{"snapshot": …, "database": …}`: equal once this node has applied everything committed.
+async fn digest(state: &AdminState) -> Response {
+    let database = match state.dao.store().configuration_digest().await {
+        Ok(d) => d,
+        Err(e) => return reply::store_error(e),
+    };
+    let snapshot = match &state.snapshot_digest {
+        Some(hook) => Value::from(hook().await),
+        None => Value::Null,
+    };
+    reply::json(StatusCode::OK, json!({ "snapshot": snapshot, "database": database }))
 }
 
 async fn status(state: &AdminState) -> Response {

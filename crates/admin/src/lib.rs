@@ -74,7 +74,13 @@ pub struct AdminState {
     pub on_write: Option<WriteHook>,
     /// The node's load balancers, for the upstream health endpoints.
     pub health: Option<Arc<dyn health::HealthApi>>,
+    /// The digest of the node's proxy configuration, for `GET /clustering/digest`.
+    pub snapshot_digest: Option<DigestHook>,
 }
+
+/// Computes the digest of the configuration a node's proxy serves.
+pub type DigestHook =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>> + Send + Sync>;
 
 /// The Admin API as an axum router. Routing is done by `dispatch` itself so that unknown paths, trailing
 /// slashes and wrong methods get Kong's exact answers.

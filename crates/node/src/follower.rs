@@ -48,6 +48,8 @@ struct State {
     version: u64,
     /// The position and time of the last heartbeat written.
     reported: Option<(i64, Instant)>,
+    /// Digest of the entities the snapshot was built from, comparable with the database's.
+    digest: gatehouse_store::digest::ConfigDigest,
 }
 
 /// What a catch-up changed.
@@ -99,6 +101,7 @@ impl Follower {
             ca_certificates: Arc::new(HashMap::new()),
             version: 0,
             reported: None,
+            digest: Default::default(),
         };
         let follower = Arc::new(Follower {
             store,
@@ -124,6 +127,13 @@ impl Follower {
         let services_schema = schema_by_name("services").context("services schema")?;
         let routes = self.store.all_entities(routes_schema).await?;
         let services = self.store.all_entities(services_schema).await?;
+        for (entity, rows) in [("routes", &routes), ("services", &services)] {
+            state.digest.clear(entity);
+            for row in rows.iter() {
+                let id = row.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+                state.digest.set(entity, id, row);
+            }
+        }
         state.routes = routes
             .iter()
             .filter_map(|e| RouteSpec::from_entity(e).map_err(|err| tracing::warn!(%err, "route skipped")).ok())
@@ -155,6 +165,11 @@ impl Follower {
             "configuration loaded"
         );
         Ok(())
+    }
+
+    /// The digest of the entities the published snapshot was built from.
+    pub async fn digest(&self) -> String {
+        self.state.lock().await.digest.hex()
     }
 
     /// Returns once the proxy serves every change committed before the call. Concurrent callers share one
@@ -244,6 +259,10 @@ impl Follower {
             .collect();
         for id in ids.iter().filter_map(|id| Uuid::parse_str(id).ok()) {
             let row = present.get(&id);
+            match row {
+                Some(r) => state.digest.set(entity, &id.to_string(), r),
+                None => state.digest.remove(entity, &id.to_string()),
+            }
             match entity {
                 "routes" => {
                     match row.map(|e| RouteSpec::from_entity(e)) {
@@ -348,6 +367,13 @@ impl Follower {
         use gatehouse_proxy::balancer::{Balancer, SystemResolver};
         let upstreams = self.store.all_entities(schema_by_name("upstreams").context("schema")?).await?;
         let targets = self.store.all_entities(schema_by_name("targets").context("schema")?).await?;
+        for (entity, rows) in [("upstreams", &upstreams), ("targets", &targets)] {
+            state.digest.clear(entity);
+            for row in rows.iter() {
+                let id = row.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+                state.digest.set(entity, id, row);
+            }
+        }
         let previous = state.balancers.clone();
         // Hostname targets are resolved here, with blocking system calls.
         let built = tokio::task::spawn_blocking(move || {

@@ -124,6 +124,13 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         counters: Arc::new(Counters::default()),
         on_write: Some(on_write),
         health: Some(Arc::new(NodeHealth { proxy: proxy.clone() })),
+        snapshot_digest: Some({
+            let follower = follower.clone();
+            Arc::new(move || {
+                let follower = follower.clone();
+                Box::pin(async move { follower.digest().await })
+            })
+        }),
     });
     let mut servers = Vec::new();
     let body_limit = axum::extract::DefaultBodyLimit::max(state.options.max_body_bytes);

@@ -11,6 +11,7 @@ mod changes;
 mod columns;
 mod crud;
 pub mod dao;
+pub mod digest;
 mod error;
 pub mod migrations;
 pub mod nodes;

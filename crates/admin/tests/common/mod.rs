@@ -68,6 +68,7 @@ impl Api {
             counters: Arc::new(Counters::default()),
             on_write: None,
             health: None,
+            snapshot_digest: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
