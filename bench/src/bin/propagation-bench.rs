@@ -85,6 +85,45 @@ async fn main() -> anyhow::Result<()> {
     let after = statements(&cluster, &db)?;
     let per_node = (after.saturating_sub(before)) as f64 / idle.as_secs_f64() / 3.0;
 
+    // Full resync: load 10,000 routes into a fresh node and read how long its first load took.
+    let total_routes: usize = std::env::var("BENCH_RESYNC_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let admin = a.admin_url();
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let (client, admin) = (client.clone(), admin.clone());
+            tokio::spawn(async move {
+                for i in (w..total_routes).step_by(16) {
+                    let body = json!({"paths": [format!("/resync{i}")], "service": {"name": "svc"}});
+                    let reply = client.post(format!("{admin}/routes")).json(&body).send().await?;
+                    anyhow::ensure!(reply.status() == 201, "route create failed");
+                }
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await??;
+    }
+    let mut quiet_info = env.clone();
+    quiet_info.push(("GATEHOUSE_LOG_LEVEL".into(), "info".into()));
+    let fresh = Node::start(&binary, NodeOptions { env: quiet_info, ..Default::default() }).await?;
+    let resync_ms: u64 = fresh
+        .log()
+        .lines()
+        .find(|l| l.contains("configuration loaded"))
+        .and_then(|l| l.split("elapsed_ms=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no 'configuration loaded' line in the fresh node's log")?;
+    let loaded_routes = fresh
+        .log()
+        .lines()
+        .find(|l| l.contains("configuration loaded"))
+        .and_then(|l| l.split("routes=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .map(str::to_string)
+        .unwrap_or_default();
+
     println!("Propagation: {changes} route creates on node A of 3 (PostgreSQL, default durability), timed from the");
     println!("write until the route answers on another node's proxy (write latency included)");
     println!();
@@ -102,5 +141,9 @@ async fn main() -> anyhow::Result<()> {
     println!("| idle database load | statements/s per node |");
     println!("|---|---|");
     println!("| 3 idle nodes, db_update_frequency = 5 s | {per_node:.2} |");
+    println!();
+    println!("| full resync (a node's start-up load) | routes | time |");
+    println!("|---|---|---|");
+    println!("| read all routes and services, compile the router, publish | {loaded_routes} | {resync_ms} ms |");
     Ok(())
 }

@@ -178,3 +178,32 @@ async fn a_database_outage_keeps_the_proxy_serving_and_nodes_converge_after() {
     .expect("node b resyncs and converges");
     assert_eq!(status_of(format!("http://127.0.0.1:{}/status/ready", a.status_port)).await, Some(200));
 }
+
+#[tokio::test]
+async fn processes_sharing_one_sqlite_file_follow_each_other_by_polling() {
+    let shared = gatehouse_testkit::TempDir::new("sqlite-follow").expect("dir");
+    let prefix = shared.path.to_string_lossy().to_string();
+    let options = || NodeOptions {
+        env: vec![("GATEHOUSE_PREFIX".into(), prefix.clone()), ("GATEHOUSE_DB_UPDATE_FREQUENCY".into(), "0.2".into())],
+        ..Default::default()
+    };
+    let (a, b) =
+        (Node::start(binary(), options()).await.expect("a"), Node::start(binary(), options()).await.expect("b"));
+    let echo = EchoServer::start().await.expect("echo");
+    a.create("/services", json!({"name": "svc", "url": echo.url()})).await;
+    a.create("/services/svc/routes", json!({"name": "r", "paths": ["/shared"]})).await;
+    let url = format!("{}/shared", b.proxy_url());
+    wait_for("the route on the other process", BOUND, || async {
+        (status_of(url.clone()).await == Some(200)).then_some(())
+    })
+    .await
+    .expect("polling the shared SQLite file propagates the write");
+    let (status, _) = b.admin(reqwest::Method::DELETE, "/routes/r", serde_json::Value::Null).await;
+    assert_eq!(status, 204);
+    let back = format!("{}/shared", a.proxy_url());
+    wait_for("the delete on the first process", BOUND, || async {
+        (status_of(back.clone()).await == Some(404)).then_some(())
+    })
+    .await
+    .expect("and back");
+}
