@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const HOLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a skipped hole is still watched: longer than any write transaction can stay open.
+const LATE_COMMIT_WINDOW: Duration = Duration::from_secs(600);
 const BATCH: i64 = 1000;
 const RESYNC_LOOKBACK: i64 = 256;
 /// Change events are kept this long (Kong keeps cluster events for an hour).
@@ -39,6 +41,8 @@ struct State {
     seen_above: BTreeSet<i64>,
     /// When the hole right above the watermark was first noticed.
     hole_since: Option<Instant>,
+    /// Holes the watermark moved past, watched for late commits until `LATE_COMMIT_WINDOW` ends.
+    skipped: std::collections::BTreeMap<i64, Instant>,
     routes: HashMap<Uuid, Arc<RouteSpec>>,
     services: HashMap<Uuid, Arc<ServiceSpec>>,
     /// Routes changed since the base router was built; they are served from the delta layer.
@@ -94,6 +98,7 @@ impl Follower {
             watermark: 0,
             seen_above: BTreeSet::new(),
             hole_since: None,
+            skipped: Default::default(),
             routes: HashMap::new(),
             services: HashMap::new(),
             delta: std::collections::HashSet::new(),
@@ -155,6 +160,7 @@ impl Follower {
         let trimmed = self.store.trimmed_through().await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(trimmed).max(0);
         state.seen_above.clear();
+        state.skipped.clear();
         state.hole_since = None;
         self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
         self.report(&mut state).await?;
@@ -185,33 +191,27 @@ impl Follower {
     async fn catch_up(&self) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
         let mut changed = Applied::default();
+        // Holes skipped earlier may still fill if their transaction was merely slow: look for them again.
+        if !state.skipped.is_empty() {
+            let wanted: Vec<i64> = state.skipped.keys().copied().take(BATCH as usize).collect();
+            let late = self.store.changes_in(&wanted).await?;
+            for event in &late {
+                state.skipped.remove(&event.seq);
+            }
+            self.apply_events(&mut state, &late, &mut changed).await?;
+            state.skipped.retain(|_, since| since.elapsed() < LATE_COMMIT_WINDOW);
+        }
+        let mut cursor = state.watermark;
         loop {
-            let events = self.store.changes_since(state.watermark, BATCH).await?;
+            let events = self.store.changes_since(cursor, BATCH).await?;
+            let Some(last) = events.last().map(|e| e.seq) else { break };
+            cursor = last;
+            let count = events.len();
             let fresh: Vec<_> = events.into_iter().filter(|e| !state.seen_above.contains(&e.seq)).collect();
-            if fresh.is_empty() {
-                break;
-            }
-            let count = fresh.len();
-            if fresh.iter().any(|e| e.entity_name == "certificates" || e.entity_name == "snis") {
-                self.reload_certificates().await?;
-            }
-            if fresh.iter().any(|e| e.entity_name == "ca_certificates") {
-                self.reload_ca_certificates(&mut state).await?;
-                changed.services = true;
-            }
-            if fresh.iter().any(|e| e.entity_name == "upstreams" || e.entity_name == "targets") {
-                self.reload_balancers(&mut state).await?;
-                changed.balancers = true;
-            }
-            for entity in ["routes", "services"] {
-                let ids: Vec<String> =
-                    fresh.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
-                self.apply(&mut state, entity, &ids, &mut changed).await?;
-            }
+            self.apply_events(&mut state, &fresh, &mut changed).await?;
             for event in fresh {
                 state.seen_above.insert(event.seq);
             }
-            advance(&mut state);
             if (count as i64) < BATCH {
                 break;
             }
@@ -221,6 +221,35 @@ impl Follower {
             self.publish(&mut state, changed);
         }
         self.report(&mut state).await
+    }
+
+    /// Applies a batch of events to the follower's state (not yet published).
+    async fn apply_events(
+        &self,
+        state: &mut State,
+        events: &[gatehouse_store::Change],
+        changed: &mut Applied,
+    ) -> anyhow::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if events.iter().any(|e| e.entity_name == "certificates" || e.entity_name == "snis") {
+            self.reload_certificates().await?;
+        }
+        if events.iter().any(|e| e.entity_name == "ca_certificates") {
+            self.reload_ca_certificates(state).await?;
+            changed.services = true;
+        }
+        if events.iter().any(|e| e.entity_name == "upstreams" || e.entity_name == "targets") {
+            self.reload_balancers(state).await?;
+            changed.balancers = true;
+        }
+        for entity in ["routes", "services"] {
+            let ids: Vec<String> =
+                events.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
+            self.apply(state, entity, &ids, changed).await?;
+        }
+        Ok(())
     }
 
     /// Writes this node's heartbeat row when its applied position moved, or when the last heartbeat is
@@ -522,7 +551,10 @@ fn advance(state: &mut State) {
             return;
         }
         let resume = state.seen_above.first().copied().unwrap_or(next) - 1;
-        tracing::debug!(from = next, to = resume, "skipping a change-log hole (rolled-back transactions)");
+        tracing::debug!(from = next, to = resume, "moving past a change-log hole; watching it for late commits");
+        for seq in next..=resume {
+            state.skipped.insert(seq, Instant::now());
+        }
         state.watermark = resume;
         state.hole_since = None;
     }

@@ -207,3 +207,79 @@ async fn processes_sharing_one_sqlite_file_follow_each_other_by_polling() {
     .await
     .expect("and back");
 }
+
+/// A transaction that took a lower sequence number commits after a higher one was applied: the follower
+/// must not skip it. The test holds a write transaction open through the store while the Admin API commits
+/// a later write, keeps it open until the follower has moved past the hole, then commits it and expects
+/// the held change on every node.
+#[tokio::test]
+async fn a_change_committed_out_of_sequence_order_is_not_lost() {
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("out_of_order").expect("db");
+    let options =
+        || NodeOptions { env: cluster.node_env(&db), args: vec!["--run-migrations".into()], ..Default::default() };
+    let (a, b) =
+        (Node::start(binary(), options()).await.expect("a"), Node::start(binary(), options()).await.expect("b"));
+    let echo = EchoServer::start().await.expect("echo");
+    let service = a.create("/services", json!({"name": "svc", "url": echo.url()})).await;
+
+    let config = gatehouse_store::DbConfig::Postgres(gatehouse_store::PgConfig {
+        host: cluster.host.clone(),
+        port: cluster.port,
+        user: cluster.user.clone(),
+        password: None,
+        database: db.clone(),
+        schema: None,
+        ssl: false,
+        ssl_verify: false,
+        timeout_ms: 5000,
+        pool_size: 2,
+    });
+    let store = gatehouse_store::Store::open(&config, uuid::Uuid::new_v4()).await.expect("store");
+    let routes = gatehouse_model::schema_by_name("routes").expect("schema");
+    let mut held = serde_json::Map::new();
+    held.insert("paths".into(), json!(["/held"]));
+    held.insert("service".into(), json!({"id": service["id"]}));
+    routes.process_auto_fields(&mut held, gatehouse_model::Context::Insert, 1);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert(routes, &held).await.expect("insert, not committed yet");
+
+    let reply = reqwest::Client::new()
+        .post(format!("{}/services/svc/routes", a.admin_url()))
+        .json(&json!({"paths": ["/later"]}))
+        .send()
+        .await
+        .expect("later write");
+    let later_seq: i64 = reply
+        .headers()
+        .get("x-gatehouse-change-seq")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("seq header");
+    let later = format!("{}/later", b.proxy_url());
+    wait_for("the later write on b", BOUND, || async { (status_of(later.clone()).await == Some(200)).then_some(()) })
+        .await
+        .expect("the later write propagates while the earlier one is still open");
+    assert_eq!(status_of(format!("{}/held", b.proxy_url())).await, Some(404));
+    // Keep the transaction open until b gives up waiting for the hole and moves its position past it.
+    let status_url = format!("{}/clustering/status", b.admin_url());
+    let b_id = {
+        let root: serde_json::Value = reqwest::get(b.admin_url()).await.expect("root").json().await.expect("json");
+        root["node_id"].as_str().unwrap_or_default().to_string()
+    };
+    wait_for("b to move past the open transaction's number", Duration::from_secs(20), || async {
+        let status: serde_json::Value = reqwest::get(status_url.clone()).await.ok()?.json().await.ok()?;
+        let node = status["data"].as_array()?.iter().find(|n| n["id"] == b_id.as_str())?.clone();
+        (node["last_seq"].as_i64()? >= later_seq).then_some(())
+    })
+    .await
+    .expect("b skips the hole after its timeout");
+
+    tx.commit().await.expect("commit the held transaction");
+    for node in [&a, &b] {
+        let url = format!("{}/held", node.proxy_url());
+        wait_for("the held write", BOUND, || async { (status_of(url.clone()).await == Some(200)).then_some(()) })
+            .await
+            .expect("the change with the lower sequence number is applied after it commits");
+    }
+}

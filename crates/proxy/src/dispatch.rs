@@ -204,14 +204,6 @@ pub(crate) async fn send(
         }
     }
     let limit = proxy.options.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if limit > 0 && declared.is_some_and(|n| n > limit) {
-        return Err(ProxyError::TooLarge);
-    }
     let mut request = if to.buffer_request {
         let (mut parts, body) = request.into_parts();
         let body = IdleTimeout::new(body, service.write_timeout);

@@ -58,6 +58,16 @@ fn new_request_id() -> String {
     format!("{hi:016x}{lo:016x}")
 }
 
+/// Whether the declared `Content-Length` exceeds `client_max_body_size` (0 = no limit).
+fn declares_too_much(headers: &HeaderMap, limit: u64) -> bool {
+    limit > 0
+        && headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > limit)
+}
+
 /// Rejects requests whose framing is ambiguous: both `Content-Length` and `Transfer-Encoding`, or
 /// conflicting lengths. (hyper already drops `Content-Length` when `Transfer-Encoding` is present and rejects
 /// conflicting lengths; this keeps the rule explicit for any other front end, such as h2.)
@@ -80,6 +90,18 @@ pub async fn handle(
     let options = &proxy.options;
     if is_ambiguous(request.headers()) {
         return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy);
+    }
+    if declares_too_much(request.headers(), options.max_body_bytes) {
+        // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
+        // connection; then close, as nginx's lingering close does.
+        let mut body = request.into_body();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while let Some(Ok(_)) = body.frame().await {}
+        })
+        .await;
+        let mut response = ProxyError::TooLarge.response(&request_id);
+        response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        return finish(response, &request_id, proxy);
     }
     let host_header = request
         .headers()

@@ -15,6 +15,16 @@ pub struct Change {
     pub node_id: Option<String>,
 }
 
+fn change_from_row(r: &sqlx::any::AnyRow) -> Result<Change, StoreError> {
+    Ok(Change {
+        seq: r.try_get(0)?,
+        entity_name: r.try_get(1)?,
+        entity_id: r.try_get(2)?,
+        op: r.try_get(3)?,
+        node_id: r.try_get(4)?,
+    })
+}
+
 impl Store {
     /// Events with a sequence number above `after`, oldest first, at most `limit`.
     pub async fn changes_since(&self, after: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
@@ -25,21 +35,28 @@ impl Store {
             b.text("node_id")
         );
         let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Change {
-                    seq: r.try_get(0)?,
-                    entity_name: r.try_get(1)?,
-                    entity_id: r.try_get(2)?,
-                    op: r.try_get(3)?,
-                    node_id: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(change_from_row).collect()
     }
 }
 
 impl Store {
+    /// The events with these sequence numbers that exist now (late commits into holes).
+    pub async fn changes_in(&self, seqs: &[i64]) -> Result<Vec<Change>, StoreError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = self.backend;
+        let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+        let sql = format!(
+            "SELECT seq, entity_name, {}, op, {} FROM changes WHERE seq IN ({}) ORDER BY seq",
+            b.text("entity_id"),
+            b.text("node_id"),
+            list.join(", ")
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(change_from_row).collect()
+    }
+
     /// The newest sequence number in the change log (0 when empty), read before a full resync so that
     /// events committed during the resync are applied afterwards.
     pub async fn latest_change_seq(&self) -> Result<i64, StoreError> {
