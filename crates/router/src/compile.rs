@@ -184,13 +184,18 @@ pub(crate) fn priority(r: &RouteSpec, paths: &[&str]) -> u64 {
         Some(p) if !regex_url => p.len() as u64,
         _ => 0,
     };
-    // Kong shifts regex_priority as a 64-bit value: a negative one sets every bit from 19 up.
-    let regex_priority = if regex_url { (r.regex_priority as u64).wrapping_shl(19) } else { 0 };
-    (weight << 61)
+    let regex_priority = if regex_url { r.regex_priority } else { 0 };
+    // Kong's `lshift_uint64` (kong/router/transform.lua) rebinds its uint64 cdata to the Lua number it is
+    // given, so for numbers LuaJIT performs a 32-bit shift with the count taken mod 32: the weight lands
+    // at bit 29 (not 61), the header count at bit 20 (not 52), and a weight of 4 or more sets the 32-bit
+    // sign bit, which spreads over the high word when the value is widened to uint64. Only the two flags,
+    // built from 64-bit constants, sit where the documentation says. We reproduce what Kong computes
+    // (checked against LuaJIT 2.1), because that is the order Kong's users' routes match in.
+    let spread =
+        luajit_lshift32(weight as i64, 61) | luajit_lshift32(headers as i64, 52) | luajit_lshift32(regex_priority, 19);
+    (spread as u64)
         | if plain_host_only { PLAIN_HOST_ONLY_BIT } else { 0 }
-        | (headers << 52)
         | if regex_url { REGEX_URL_BIT } else { 0 }
-        | regex_priority
         | (uri_length & 0x7FFFF)
 }
 
@@ -311,4 +316,10 @@ impl Matcher {
             }
         }
     }
+}
+
+/// LuaJIT's `bit.lshift` on a Lua number: the value is taken as an int32, the count mod 32, and the signed
+/// 32-bit result is sign-extended when later combined with 64-bit values or passed as a `uint64_t`.
+fn luajit_lshift32(value: i64, count: u32) -> i64 {
+    i64::from((value as i32).wrapping_shl(count))
 }

@@ -362,3 +362,45 @@ fn from_entity_reads_kong_shape() {
     assert_eq!((r.regex_priority, r.updated_at, r.https_redirect_status_code), (3, 17, 301));
     assert!(RouteSpec::from_entity(&serde_json::Map::new()).is_err());
 }
+
+/// Kong computes priorities with LuaJIT 32-bit shifts for the numeric parts (see `compile.rs`); these are
+/// the exact values LuaJIT 2.1 produces for Kong's `get_priority`, and the order they imply.
+#[test]
+fn priorities_are_the_values_kong_computes_under_luajit() {
+    let plain = route(1, |r| {
+        r.hosts = strs(&["a.test"]);
+        r.paths = strs(&["/abcd"]);
+    });
+    let wildcard_with_method = route(2, |r| {
+        r.hosts = strs(&["*.test"]);
+        r.methods = strs(&["GET"]);
+        r.paths = strs(&["/abcd"]);
+    });
+    let four_fields = route(3, |r| {
+        r.hosts = strs(&["*.test"]);
+        r.methods = strs(&["GET"]);
+        r.paths = strs(&["/abcd"]);
+        r.headers = vec![("x-a".to_string(), strs(&["1"]))];
+    });
+    let priority_of = |routes: Vec<RouteSpec>, headers: &[(&str, &str)]| {
+        let router = Router::build(routes);
+        let req = Request {
+            method: "GET",
+            host: "a.test",
+            path: "/abcd",
+            scheme: "http",
+            port: 8000,
+            headers: &headers,
+            sni: None,
+        };
+        router.find(&req).map(|m| (m.priority, m.route.id))
+    };
+    // 2^60 (plain host) + 2 << 29 (weight 2 in a 32-bit shift) + 5 (path length).
+    assert_eq!(priority_of(vec![plain.clone()], &[]).map(|p| p.0), Some(1_152_921_505_680_588_805));
+    // 3 << 29 + 5: the weight never reaches bit 61.
+    assert_eq!(priority_of(vec![wildcard_with_method.clone()], &[]).map(|p| p.0), Some(1_610_612_741));
+    // Weight 4 sets the int32 sign bit, sign-extended to 64 bits: 0xFFFFFFFF_80100005 with one header.
+    assert_eq!(priority_of(vec![four_fields.clone()], &[("x-a", "1")]).map(|p| p.0), Some(0xFFFF_FFFF_8010_0005));
+    // So in Kong a plain host with a path beats a wildcard host with a method and the same path.
+    assert_eq!(priority_of(vec![plain, wildcard_with_method], &[]).map(|p| p.1), Some(id(1)));
+}
