@@ -226,30 +226,7 @@ impl Dao {
         if ctx != Context::Update {
             self.resolve_foreign(schema, &mut input).await?;
         }
-        if let Some(shorthand) = schema.shorthand {
-            shorthand(&mut input).map_err(KongError::schema_violation)?;
-        }
-        let now = crate::now_seconds();
-        let mut entity = match (ctx, existing) {
-            (Context::Update, Some(stored)) => schema.merge_update(stored, &input),
-            _ => input,
-        };
-        if ctx == Context::Upsert {
-            if let Some(stored) = existing {
-                entity.insert("id".into(), stored.get("id").cloned().unwrap_or(Value::Null));
-                entity.insert("created_at".into(), stored.get("created_at").cloned().unwrap_or(Value::Null));
-            }
-        }
-        if let Some(Value::String(id)) = entity.get("id") {
-            if let Ok(u) = uuid::Uuid::parse_str(id) {
-                entity.insert("id".into(), Value::from(u.to_string()));
-            }
-        }
-        schema.process_auto_fields(&mut entity, ctx, now);
-        if let Some(transform) = schema.transform {
-            transform(&mut entity).map_err(KongError::schema_violation)?;
-        }
-        schema.validate(&entity).map_err(KongError::schema_violation)?;
+        let entity = schema.prepare(input, ctx, existing, crate::now_seconds()).map_err(KongError::schema_violation)?;
         if schema.name == "plugins" {
             let name = entity.get("name").and_then(Value::as_str).unwrap_or_default();
             if !self.plugin_enabled(name) {

@@ -4,14 +4,7 @@ use super::*;
 use crate::schema::Context;
 
 fn prepare(input: Value) -> Result<Map<String, Value>, FieldErrors> {
-    let schema = routes();
-    let mut entity = input.as_object().cloned().unwrap_or_default();
-    if let Some(shorthand) = schema.shorthand {
-        shorthand(&mut entity)?;
-    }
-    schema.process_auto_fields(&mut entity, Context::Insert, 1);
-    schema.validate(&entity)?;
-    Ok(entity)
+    routes().prepare(input.as_object().cloned().unwrap_or_default(), Context::Insert, None, 1)
 }
 
 fn summary(input: Value) -> String {

@@ -122,6 +122,40 @@ impl Schema {
         }
     }
 
+    /// The whole write pipeline of one entity, in Kong's order: shorthands, the merge with the stored
+    /// entity (PATCH), keeping the stored id and `created_at` (PUT over an existing entity), defaults and
+    /// timestamps, the schema's transform, then validation. No I/O: references by name are resolved before.
+    pub fn prepare(
+        &self,
+        mut input: Map<String, Value>,
+        ctx: Context,
+        stored: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Result<Map<String, Value>, crate::FieldErrors> {
+        if let Some(shorthand) = self.shorthand {
+            shorthand(&mut input)?;
+        }
+        let mut entity = match (ctx, stored) {
+            (Context::Update, Some(stored)) => self.merge_update(stored, &input),
+            _ => input,
+        };
+        if let (Context::Upsert, Some(stored)) = (ctx, stored) {
+            entity.insert("id".into(), stored.get("id").cloned().unwrap_or(Value::Null));
+            entity.insert("created_at".into(), stored.get("created_at").cloned().unwrap_or(Value::Null));
+        }
+        if let Some(Value::String(id)) = entity.get("id") {
+            if let Ok(u) = uuid::Uuid::parse_str(id) {
+                entity.insert("id".into(), Value::from(u.to_string()));
+            }
+        }
+        self.process_auto_fields(&mut entity, ctx, now);
+        if let Some(transform) = self.transform {
+            transform(&mut entity)?;
+        }
+        self.validate(&entity)?;
+        Ok(entity)
+    }
+
     /// Checks types, field validators and entity checks of a complete entity.
     pub fn validate(&self, entity: &Map<String, Value>) -> Result<(), crate::FieldErrors> {
         validate::validate_entity(self, entity)
