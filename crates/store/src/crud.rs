@@ -211,15 +211,10 @@ impl Txn {
         }
         let sql = format!("INSERT INTO {} ({}) VALUES ({})", schema.name, names.join(", "), params.join(", "));
         let id = entity_id(entity);
-        let mut query = sqlx::query(&sql)
-            .bind(id.clone())
-            .bind(int(entity, "created_at"))
-            .bind(int(entity, "updated_at"))
-            .bind(Value::Object(entity.clone()).to_string());
-        for c in &cols {
-            query = query.bind(c.value(schema, entity));
-        }
-        query.execute(&mut *self.tx).await.map_err(|e| map_write_error(schema, entity, e))?;
+        bind_row(&sql, schema, entity, &cols)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_write_error(schema, entity, e))?;
         self.write_tags(schema, &id, entity, true).await?;
         self.record_change(schema, &id, "create").await
     }
@@ -237,15 +232,10 @@ impl Txn {
         }
         let sql = format!("UPDATE {} SET {} WHERE id = {}", schema.name, sets.join(", "), b.uuid_param(1));
         let id = entity_id(entity);
-        let mut query = sqlx::query(&sql)
-            .bind(id.clone())
-            .bind(int(entity, "created_at"))
-            .bind(int(entity, "updated_at"))
-            .bind(Value::Object(entity.clone()).to_string());
-        for c in &cols {
-            query = query.bind(c.value(schema, entity));
-        }
-        query.execute(&mut *self.tx).await.map_err(|e| map_write_error(schema, entity, e))?;
+        bind_row(&sql, schema, entity, &cols)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(|e| map_write_error(schema, entity, e))?;
         self.write_tags(schema, &id, entity, false).await?;
         self.record_change(schema, &id, "update").await
     }
@@ -364,6 +354,24 @@ impl Txn {
         self.tx.commit().await?;
         Ok(self.last_seq)
     }
+}
+
+/// Binds an entity row in the order both `INSERT` and `UPDATE` use: id, timestamps, document, columns.
+fn bind_row<'q>(
+    sql: &'q str,
+    schema: &Schema,
+    entity: &Entity,
+    cols: &[crate::columns::Column],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql)
+        .bind(entity_id(entity))
+        .bind(int(entity, "created_at"))
+        .bind(int(entity, "updated_at"))
+        .bind(Value::Object(entity.clone()).to_string());
+    for c in cols {
+        query = query.bind(c.value(schema, entity));
+    }
+    query
 }
 
 fn entity_id(entity: &Entity) -> String {
