@@ -40,6 +40,10 @@ fn split_segments(name: &str) -> Vec<String> {
     segments
 }
 
+/// The largest array position a name may use (`x[1000]`), as Kong caps arguments at 1000: a larger index
+/// would make the decoder allocate an array that long.
+const MAX_INDEX: usize = 1000;
+
 /// One step of a decoded name: a map key, an array append (`[]`) or an array position (`[n]`, 1-based).
 enum Step {
     Key(String),
@@ -58,7 +62,7 @@ fn parse_segment(segment: &str, allow_map_keys: bool) -> Option<Vec<Step>> {
         let inner = &stripped[..close];
         if inner.is_empty() {
             steps.push(Step::Append);
-        } else if let Ok(n) = inner.parse::<usize>() {
+        } else if let Some(n) = inner.parse::<usize>().ok().filter(|n| *n <= MAX_INDEX) {
             steps.push(Step::Index(n.max(1)));
         } else if allow_map_keys {
             steps.push(Step::Key(inner.to_string()));
@@ -217,6 +221,8 @@ mod tests {
         assert_eq!(Value::Object(d), json!({"a": {"b": {"c": "x"}}, "arr": ["1", "2"], "m": {"k": "v"}}));
         let repeated = decode_pairs(pairs(&[("hosts", "a"), ("hosts", "b")]), true);
         assert_eq!(Value::Object(repeated), json!({"hosts": ["a", "b"]}));
+        let huge = decode_pairs(pairs(&[("x[2000000000]", "1"), ("y[18446744073709551615]", "2")]), false);
+        assert_eq!(Value::Object(huge), json!({"x[2000000000]": "1", "y[18446744073709551615]": "2"}));
         let indexed = decode_pairs(pairs(&[("x[2]", "b"), ("x[1]", "a")]), true);
         assert_eq!(Value::Object(indexed), json!({"x": ["a", "b"]}));
         let query = decode_pairs(pairs(&[("tags[foo]", "x")]), false);

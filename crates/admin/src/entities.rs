@@ -13,9 +13,25 @@ use serde_json::{json, Map, Value};
 /// Collections Kong does not expose at the top level (`/targets` lives under `/upstreams/{u}/targets`).
 const HIDDEN_COLLECTIONS: &[&str] = &["targets"];
 
+/// Decodes `%XX` escapes in one path segment (no form rules: `+`, `=` and `&` stay as they are).
 fn percent_decode(segment: &str) -> String {
-    let pairs = form_urlencoded::parse(segment.replace('+', "%2B").as_bytes()).map(|(k, _)| k.into_owned()).next();
-    pairs.unwrap_or_default()
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Routes one request. Unknown paths are retried with and without a trailing slash, as Kong does.

@@ -16,6 +16,7 @@ contract!(
     tags_filter_and_tags_view,
     upstream_and_target_defaults,
     consumers_by_custom_id,
+    keys_with_reserved_characters_are_exact,
 );
 
 async fn create_service_renders_every_field(api: Api) {
@@ -207,4 +208,15 @@ async fn consumers_by_custom_id(api: Api) {
     assert_eq!(found.body["data"].as_array().map(Vec::len), Some(1));
     assert_eq!(found.body["data"][0]["username"], "a");
     assert_eq!(found.body["next"], Value::Null);
+}
+
+async fn keys_with_reserved_characters_are_exact(api: Api) {
+    api.create("/consumers", json!({"username": "alice"})).await;
+    let odd = api.create("/consumers", json!({"username": "alice&b=c+d"})).await;
+    let found = api.get("/consumers/alice&b=c+d").await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body["id"], odd["id"], "the whole segment is the key, not a form-decoded prefix");
+    assert_eq!(api.get("/consumers/alice%26b%3Dc%2Bd").await.body["id"], odd["id"]);
+    assert_eq!(api.delete("/consumers/alice&b=c+d").await.status, 204);
+    assert_eq!(api.get("/consumers/alice").await.status, 200, "a different consumer is untouched");
 }

@@ -27,8 +27,10 @@ const BATCH: i64 = 1000;
 const RESYNC_LOOKBACK: i64 = 256;
 /// Change events are kept this long (Kong keeps cluster events for an hour).
 const CHANGE_RETENTION_SECS: i64 = 3600;
-/// Idle poll ticks between two change-log maintenance runs (about a minute at the default 5 s).
-const MAINTENANCE_EVERY_TICKS: u64 = 12;
+/// How often the change log is trimmed and this node's position checked against retention.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+/// The delta layer is folded into the base router when idle, and at least this often when busy.
+const COMPACT_EVERY: Duration = Duration::from_secs(10);
 /// How often an idle node refreshes its heartbeat (it also reports whenever its position moves).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 /// Changed routes served from the delta layer before the base router is rebuilt with them.
@@ -495,22 +497,26 @@ impl Follower {
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
         let mut failing = false;
-        let mut idle_ticks: u64 = 0;
+        let (mut last_compaction, mut last_maintenance) = (Instant::now(), Instant::now());
         loop {
             let idle = tokio::select! {
                 _ = self.wake.notified() => false,
                 _ = tokio::time::sleep(every) => true,
                 _ = async { let _ = stop.wait_for(|v| *v).await; } => {
                     listener.abort();
+                    // Release writers still waiting in `sync` so in-flight Admin API requests can finish.
+                    self.covered.send_replace(u64::MAX);
                     return;
                 }
             };
-            if idle {
+            // On their own clocks: a busy cluster (NOTIFY more often than the poll) is never idle.
+            if idle || last_compaction.elapsed() >= COMPACT_EVERY {
                 self.compact().await;
-                idle_ticks += 1;
-                if idle_ticks.is_multiple_of(MAINTENANCE_EVERY_TICKS) && !failing {
-                    self.maintain_change_log().await;
-                }
+                last_compaction = Instant::now();
+            }
+            if last_maintenance.elapsed() >= MAINTENANCE_EVERY && !failing {
+                self.maintain_change_log().await;
+                last_maintenance = Instant::now();
             }
             let ticket = self.requested.load(std::sync::atomic::Ordering::SeqCst);
             match self.catch_up().await {

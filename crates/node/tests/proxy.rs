@@ -136,6 +136,20 @@ async fn forwards_with_kong_headers_and_streams_bodies() {
         .await
         .expect("json");
     assert_eq!(kept["headers"]["host"], "client.test", "preserve_host keeps the client's Host");
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().expect("h2 client");
+    let kept_h2: Value = h2
+        .get(format!("http://127.0.0.1:{}/kept", s.node.proxy_port))
+        .send()
+        .await
+        .expect("h2c proxy")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        kept_h2["headers"]["host"],
+        format!("127.0.0.1:{}", s.node.proxy_port),
+        "an h2 client's :authority is preserved too"
+    );
     assert_eq!(service["name"], "echo");
 }
 

@@ -11,7 +11,7 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where one attempt goes.
 pub(crate) struct Destination<'a> {
@@ -20,6 +20,8 @@ pub(crate) struct Destination<'a> {
     /// Path and query for the upstream request.
     pub path: &'a str,
     pub preserve_host: bool,
+    /// The client's Host (or `:authority`), sent upstream when `preserve_host` is on.
+    pub client_host: &'a str,
     /// Read the whole request body before sending it (the route's `request_buffering`).
     pub buffer_request: bool,
     /// The service's own upstream TLS settings, when it has any.
@@ -47,7 +49,9 @@ impl UpstreamTls {
         let client_certificate =
             service.client_certificate.and_then(|id| proxy.certificates().current().certificate(&id.to_string()));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (service.tls_verify, &ca_pems, service.client_certificate).hash(&mut hasher);
+        // The certificate's bytes, not just its id: a rotated certificate keeps its id.
+        let client_der = client_certificate.as_ref().and_then(|c| c.cert.first()).map(|c| c.as_ref().to_vec());
+        (service.tls_verify, &ca_pems, service.client_certificate, client_der).hash(&mut hasher);
         Some(UpstreamTls { key: hasher.finish() | 1, verify: service.tls_verify, ca_pems, client_certificate })
     }
 }
@@ -101,15 +105,17 @@ impl Destination<'_> {
         text.parse().map_err(|_| ProxyError::BadRequest)
     }
 
-    /// The upstream `Host`: the service's host, or for a balancer its `host_header` or the target's name.
+    /// The upstream `Host`: the client's (`preserve_host`; h2 clients send it as `:authority`), the service's
+    /// host, or for a balancer its `host_header` or the target's name.
     fn host(&self, pick: Option<&Pick>) -> Option<HeaderValue> {
         if self.preserve_host {
-            return None;
+            return HeaderValue::from_str(self.client_host).ok();
         }
+        let tls = matches!(self.service.protocol.as_str(), "https" | "grpcs");
         let text = match (self.balancer, pick) {
             (Some(b), Some(p)) => match b.host_header() {
                 Some(h) => h.to_string(),
-                None if p.target_port == 80 || p.target_port == 443 => p.target_host.to_string(),
+                None if (p.target_port == 80 && !tls) || (p.target_port == 443 && tls) => p.target_host.to_string(),
                 None => format!("{}:{}", p.target_host, p.target_port),
             },
             _ => self.service.host_header.clone(),
@@ -220,6 +226,9 @@ pub(crate) async fn send(
         parts.headers.remove(hyper::header::TRANSFER_ENCODING);
         parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
+    } else if limit > 0 {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        request.map(|body| http_body_util::Limited::new(IdleTimeout::new(body, service.write_timeout), limit).boxed())
     } else {
         request.map(|body| IdleTimeout::new(body, service.write_timeout).boxed())
     };
@@ -231,6 +240,9 @@ pub(crate) async fn send(
     } else {
         &clients.body
     };
+    // A streamed upload may take as long as the client keeps sending (its pauses are bounded by
+    // write_timeout); the deadline only covers exchanges whose request body is already in memory.
+    let deadline = if to.buffer_request { deadline } else { Duration::MAX / 4 };
     match tokio::time::timeout(deadline, client.request(request)).await {
         Ok(Ok(response)) => {
             to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);

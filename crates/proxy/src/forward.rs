@@ -160,6 +160,7 @@ pub async fn handle(
         balancer: balancer.as_deref(),
         path: &upstream_path,
         preserve_host,
+        client_host: &host_header,
         buffer_request,
         tls: upstream_tls.as_ref(),
     };

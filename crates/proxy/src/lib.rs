@@ -23,6 +23,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How long open client connections may keep streaming after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// A client connection, plain or TLS (also used by the node's Admin API listeners).
 pub enum Io {
     Plain(tokio::net::TcpStream),
@@ -281,7 +284,12 @@ impl Proxy {
             .timer(TokioTimer::new())
             .header_read_timeout(self.options.header_timeout)
             .max_buf_size(self.options.max_header_bytes.max(8192));
-        builder.http2().timer(TokioTimer::new()).max_header_list_size(self.options.max_header_bytes as u32);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.options.max_header_bytes as u32)
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
         let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
         let scheme = if tls.is_some() { "https" } else { "http" };
         loop {
@@ -325,7 +333,10 @@ impl Proxy {
                 _ = async { let _ = stop.wait_for(|v| *v).await; } => break,
             }
         }
-        graceful.shutdown().await;
+        // Like nginx's worker_shutdown_timeout: long streams do not hold the node up forever.
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            tracing::warn!("closing connections still open after {SHUTDOWN_GRACE:?}");
+        }
     }
 
     /// Handles one request (public for in-process use, e.g. tests).

@@ -28,11 +28,13 @@ pub struct IdleTimeout<B> {
     inner: B,
     timeout: Duration,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The clock starts at the first poll, not when the body is wrapped (connecting comes in between).
+    armed: bool,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)) }
+        IdleTimeout { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false }
     }
 }
 
@@ -46,6 +48,11 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if !this.armed {
+            this.armed = true;
+            let deadline = tokio::time::Instant::now() + this.timeout;
+            this.sleep.as_mut().reset(deadline);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 let deadline = tokio::time::Instant::now() + this.timeout;

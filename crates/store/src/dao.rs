@@ -106,7 +106,9 @@ impl Dao {
     pub async fn upsert(&self, schema: &'static Schema, key: &str, input: Entity) -> Result<Written, StoreError> {
         match self.upsert_once(schema, key, input.clone()).await {
             // Two nodes inserting the same new key at once: the loser retries and replaces instead.
-            Err(StoreError::Kong(e)) if e.code == ErrorCode::UniqueViolation => {
+            Err(StoreError::Kong(e))
+                if matches!(e.code, ErrorCode::UniqueViolation | ErrorCode::PrimaryKeyViolation) =>
+            {
                 self.upsert_once(schema, key, input).await
             }
             other => other,
