@@ -315,7 +315,7 @@ async fn upgrade_requests_become_a_two_way_tunnel() {
             }
         }
     });
-    s.create("/services", json!({"name": "ws", "url": format!("http://127.0.0.1:{port}")})).await;
+    s.create("/services", json!({"name": "ws", "url": format!("http://127.0.0.1:{port}"), "read_timeout": 400})).await;
     s.create("/services/ws/routes", json!({"paths": ["/ws"]})).await;
     let mut client = tokio::net::TcpStream::connect(("127.0.0.1", s.node.proxy_port)).await.expect("connect");
     let request = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
@@ -337,6 +337,9 @@ async fn upgrade_requests_become_a_two_way_tunnel() {
         client.read_exact(&mut echoed).await.expect("echo");
         assert_eq!(echoed, message.as_bytes());
     }
+    let mut rest = [0u8; 16];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), client.read(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "an idle tunnel is closed after read_timeout: {closed:?}");
     server.abort();
 }
 

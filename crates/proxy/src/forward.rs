@@ -180,7 +180,7 @@ pub async fn handle(
     if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(tunnel(client_upgrade, upstream_upgrade));
+            tokio::spawn(tunnel(client_upgrade, upstream_upgrade, service.read_timeout));
         }
     } else {
         strip_hop_by_hop(response.headers_mut(), false);
@@ -265,11 +265,52 @@ fn plan(
 }
 
 /// Copies bytes both ways once client and upstream have both switched protocols (WebSocket and friends).
-async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+/// The tunnel closes when neither side has sent anything for `idle` (the service's read timeout), so
+/// peers that vanish do not hold sockets and a task forever.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, idle: std::time::Duration) {
     let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else { return };
-    let mut client = hyper_util::rt::TokioIo::new(client);
-    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    let (mut client_read, mut client_write) = tokio::io::split(hyper_util::rt::TokioIo::new(client));
+    let (mut upstream_read, mut upstream_write) = tokio::io::split(hyper_util::rt::TokioIo::new(upstream));
+    let activity = std::sync::atomic::AtomicU64::new(0);
+    let started = Instant::now();
+    let touch = || activity.store(started.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    let up = pump(&mut client_read, &mut upstream_write, &touch);
+    let down = pump(&mut upstream_read, &mut client_write, &touch);
+    let watchdog = async {
+        loop {
+            tokio::time::sleep(idle / 4 + std::time::Duration::from_millis(1)).await;
+            let last = activity.load(std::sync::atomic::Ordering::Relaxed);
+            if started.elapsed().as_millis() as u64 - last >= idle.as_millis() as u64 {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = async { tokio::join!(up, down) } => {}
+        _ = watchdog => tracing::debug!("closing an idle upgraded connection"),
+    }
+}
+
+/// Copies one direction until end of stream or an error, then closes the writing side.
+async fn pump(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl tokio::io::AsyncWrite + Unpin),
+    touch: &impl Fn(),
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                touch();
+                if to.write_all(&buffer[..n]).await.is_err() || to.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 fn split_host_port(host: &str) -> (&str, Option<&str>) {
