@@ -162,7 +162,7 @@ impl Follower {
         let trimmed = self.store.trimmed_through().await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(trimmed).max(0);
         state.seen_above.clear();
-        state.skipped.clear();
+        // Watched holes stay watched: a late commit into one is still applied after the resync.
         state.hole_since = None;
         self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
         self.report(&mut state).await?;
@@ -323,7 +323,12 @@ impl Follower {
                     }
                     // Routes of a disabled service leave the router, so flipping `enabled` rebuilds it.
                     let now_enabled = state.services.get(&id).map(|s| s.enabled);
-                    let flipped = matches!((was_enabled, now_enabled), (Some(a), Some(b)) if a != b);
+                    // A service that appears disabled (or was unreadable) also takes its routes out.
+                    let flipped = match (was_enabled, now_enabled) {
+                        (Some(a), Some(b)) => a != b,
+                        (None, Some(false)) => true,
+                        _ => false,
+                    };
                     changed.routes |= flipped;
                     changed.full |= flipped;
                     changed.services = true;

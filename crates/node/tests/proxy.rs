@@ -412,6 +412,14 @@ async fn request_buffering_and_the_body_size_limit() {
     let streamed: Value = chunked("/streamed").send().await.expect("proxy").json().await.expect("json");
     assert_eq!(streamed["body_length"], 2000);
     assert_eq!(streamed["headers"]["transfer-encoding"], "chunked", "request_buffering=false streams");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..70).map(|_| Ok(vec![b'c'; 1000])).collect();
+    let chunked_too_big = client
+        .post(format!("{}/buffered", node.proxy_url()))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(chunked_too_big.status(), 413, "a chunked body over the limit");
     for path in ["/buffered", "/streamed"] {
         let too_big =
             client.post(format!("{}{path}", node.proxy_url())).body(vec![0u8; 70_000]).send().await.expect("proxy");

@@ -212,17 +212,7 @@ pub(crate) async fn send(
     let limit = proxy.options.max_body_bytes;
     let mut request = if to.buffer_request {
         let (mut parts, body) = request.into_parts();
-        let body = IdleTimeout::new(body, service.write_timeout);
-        let read = if limit > 0 {
-            http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect().await
-        } else {
-            http_body_util::BodyExt::collect(body).await
-        };
-        let bytes = match read {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(ProxyError::TooLarge),
-            Err(_) => return Err(ProxyError::BadRequest),
-        };
+        let bytes = read_limited(IdleTimeout::new(body, service.write_timeout), limit).await?;
         parts.headers.remove(hyper::header::TRANSFER_ENCODING);
         parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
@@ -260,6 +250,23 @@ pub(crate) async fn send(
     }
 }
 
+/// Reads a whole request body, failing with 413 past `limit` (0 = none). Past the limit the rest is read
+/// off for a moment before answering, so the client sees the 413 rather than a reset connection.
+async fn read_limited(mut body: IdleTimeout<Incoming>, limit: u64) -> Result<Bytes, ProxyError> {
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| ProxyError::BadRequest)?.into_data() else { continue };
+        if limit > 0 && (collected.len() + data.len()) as u64 > limit {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = body.frame().await {} })
+                    .await;
+            return Err(ProxyError::TooLarge);
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.freeze())
+}
+
 /// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -281,7 +288,21 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
     tracing::info!(%error, "upstream request failed");
     if is_timeout(error) {
         ProxyError::Timeout
+    } else if caused_by::<http_body_util::LengthLimitError>(error) {
+        ProxyError::TooLarge
     } else {
         ProxyError::BadGateway
     }
+}
+
+/// Whether `error`'s chain contains an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
 }
