@@ -102,3 +102,27 @@ async fn certificates_are_served_by_sni_and_swapped_live() {
     let root = insecure.get(format!("https://127.0.0.1:{admin_tls_port}/")).send().await.expect("admin over TLS");
     assert_eq!(root.status(), 200);
 }
+
+#[tokio::test]
+async fn a_certificate_created_on_one_node_is_served_by_the_others() {
+    let cluster = gatehouse_testkit::PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("tls_cluster").expect("db");
+    let options = || NodeOptions { env: cluster.node_env(&db), args: vec!["--run-migrations".into()], tls: true };
+    let a = Node::start(binary(), options()).await.expect("a");
+    let b = Node::start(binary(), options()).await.expect("b");
+    let echo = EchoServer::start().await.expect("echo");
+    let cert = issue("shared.test");
+    a.create("/certificates", json!({"cert": cert.cert, "key": cert.key, "snis": ["shared.test"]})).await;
+    a.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    a.create("/services/echo/routes", json!({"paths": ["/"]})).await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", b.tls_proxy_port).parse().expect("addr");
+    let on_b = client(&[&cert], &["shared.test"], addr);
+    let url = format!("https://shared.test:{}/", b.tls_proxy_port);
+    gatehouse_testkit::wait_for(
+        "node b to serve the certificate made on a",
+        std::time::Duration::from_secs(2),
+        || async { on_b.get(url.clone()).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) },
+    )
+    .await
+    .expect("certificates propagate across nodes");
+}
