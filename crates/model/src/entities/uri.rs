@@ -1,6 +1,8 @@
 //! URL and path helpers reproducing LuaSocket 3.0-rc1 `socket.url.parse` and Kong's `kong/tools/uri.lua`
 //! `normalize`, which the `url` typedef, the service `url` shorthand and router paths rely on.
 
+use std::borrow::Cow;
+
 /// The parts LuaSocket's `url.parse` extracts. Query, params, fragment and userinfo are parsed and dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedUrl {
@@ -83,83 +85,108 @@ pub fn lua_tonumber(s: &str) -> Option<f64> {
 /// RFC 3986 reserved characters (plus `%`), which `normalize` keeps percent-encoded.
 const RESERVED: &[u8] = b"!*'();:@&=+$,/?%#[]";
 
-/// Kong's `normalize(uri, merge_slashes)`: decodes `%XX` of non-reserved characters, upper-cases the
-/// reserved ones, removes dot segments and (optionally) merges repeated slashes.
-pub fn normalize(uri: &str, merge_slashes: bool) -> String {
-    if uri.is_empty() || uri == "/" {
-        return uri.to_string();
-    }
-    let mut bytes = uri.as_bytes().to_vec();
-    if bytes.contains(&b'%') {
-        bytes = percent_decode_unreserved(&bytes);
-    }
-    if !bytes.contains(&b'.') && (!merge_slashes || !bytes.windows(2).any(|w| w == b"//")) {
-        return String::from_utf8_lossy(&bytes).into_owned();
-    }
-    let mut output: Vec<Vec<u8>> = Vec::new();
-    let mut rest: &[u8] = &bytes;
-    while !rest.is_empty() {
-        let at = |i: usize| rest.get(i).copied();
-        if rest == b"/." {
-            rest = b"/";
-        } else if rest == b"/.." {
-            rest = b"/";
-            output.pop();
-        } else if rest == b"." || rest == b".." {
-            rest = b"";
-        } else if at(0) == Some(b'.') && at(1) == Some(b'.') && at(2) == Some(b'/') {
-            rest = &rest[3..];
-        } else if (at(0) == Some(b'.') && at(1) == Some(b'/'))
-            || (at(0) == Some(b'/') && at(1) == Some(b'.') && at(2) == Some(b'/'))
-        {
-            // `./` is dropped; `/./` becomes `/`.
-            rest = &rest[2..];
-        } else if at(0) == Some(b'/') && at(1) == Some(b'.') && at(2) == Some(b'.') && at(3) == Some(b'/') {
-            rest = &rest[3..];
-            output.pop();
-        } else if merge_slashes && at(0) == Some(b'/') && at(1) == Some(b'/') {
-            rest = &rest[1..];
-        } else {
-            match rest.iter().skip(1).position(|b| *b == b'/') {
-                Some(p) => {
-                    output.push(rest[..p + 1].to_vec());
-                    rest = &rest[p + 1..];
-                }
-                None => {
-                    output.push(rest.to_vec());
-                    rest = b"";
-                }
-            }
-        }
-    }
-    String::from_utf8_lossy(&output.concat()).into_owned()
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn percent_decode_unreserved(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
+/// Decodes `%XX` except reserved characters, whose triplet is upper-cased. With `ascii_only`, bytes
+/// >= 0x80 stay encoded too (used when full decoding would not be UTF-8).
+fn decode(raw: &str, ascii_only: bool) -> Vec<u8> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let pair = if bytes[i] == b'%' && i + 2 < bytes.len() { hex_pair(bytes[i + 1], bytes[i + 2]) } else { None };
-        if let Some(n) = pair {
-            if RESERVED.contains(&n) {
-                out.push(b'%');
-                out.push(bytes[i + 1].to_ascii_uppercase());
-                out.push(bytes[i + 2].to_ascii_uppercase());
-            } else {
-                out.push(n);
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let v = h * 16 + l;
+                if RESERVED.contains(&v) || (ascii_only && v >= 0x80) {
+                    out.push(b'%');
+                    out.push(b[i + 1].to_ascii_uppercase());
+                    out.push(b[i + 2].to_ascii_uppercase());
+                } else {
+                    out.push(v);
+                }
+                i += 3;
+                continue;
             }
-            i += 3;
-            continue;
         }
-        out.push(bytes[i]);
+        out.push(b[i]);
         i += 1;
     }
     out
 }
 
-fn hex_pair(a: u8, b: u8) -> Option<u8> {
-    let h = |c: u8| (c as char).to_digit(16);
-    Some((h(a)? * 16 + h(b)?) as u8)
+/// RFC 3986 dot-segment removal, exactly as Kong's loop (segments keep their leading `/`); with
+/// `merge_slashes`, `//` collapses to `/`.
+fn remove_dots(mut uri: &[u8], merge_slashes: bool) -> Vec<u8> {
+    let mut segs: Vec<&[u8]> = Vec::new();
+    while !uri.is_empty() {
+        let at = |i: usize| uri.get(i).copied();
+        if uri == b"/." {
+            uri = b"/";
+        } else if uri == b"/.." {
+            uri = b"/";
+            segs.pop();
+        } else if uri == b"." || uri == b".." {
+            uri = b"";
+        } else if uri.starts_with(b"../") {
+            uri = &uri[3..];
+        } else if uri.starts_with(b"./") || uri.starts_with(b"/./") {
+            // `./x` → `x`, `/./x` → `/x`: both drop two bytes.
+            uri = &uri[2..];
+        } else if uri.starts_with(b"/../") {
+            uri = &uri[3..];
+            segs.pop();
+        } else if merge_slashes && at(0) == Some(b'/') && at(1) == Some(b'/') {
+            uri = &uri[1..];
+        } else {
+            match uri.iter().skip(1).position(|&c| c == b'/') {
+                Some(p) => {
+                    segs.push(&uri[..p + 1]);
+                    uri = &uri[p + 1..];
+                }
+                None => {
+                    segs.push(uri);
+                    uri = b"";
+                }
+            }
+        }
+    }
+    segs.concat()
+}
+
+/// Kong's `normalize(uri, merge_slashes)` (`kong/tools/uri.lua`): decodes `%XX` of non-reserved characters,
+/// upper-cases the reserved ones, removes dot segments and (optionally) merges repeated slashes. The router
+/// normalises every request path with it and route validation checks configured paths against it, so both
+/// agree by construction. Borrows when nothing changes (the usual case), so routing does not allocate.
+/// Deviation: when decoding would yield invalid UTF-8, bytes >= 0x80 stay percent-encoded.
+pub fn normalize(raw: &str, merge_slashes: bool) -> Cow<'_, str> {
+    if raw.is_empty() || raw == "/" {
+        return Cow::Borrowed(raw);
+    }
+    let has_pct = raw.contains('%');
+    let needs_dots = raw.contains('.') || (merge_slashes && raw.contains("//"));
+    if !has_pct && !needs_dots {
+        return Cow::Borrowed(raw);
+    }
+    let decoded: Cow<'_, [u8]> = if has_pct {
+        let d = decode(raw, false);
+        if std::str::from_utf8(&d).is_ok() {
+            Cow::Owned(d)
+        } else {
+            Cow::Owned(decode(raw, true))
+        }
+    } else {
+        Cow::Borrowed(raw.as_bytes())
+    };
+    let has_dots = decoded.contains(&b'.') || (merge_slashes && decoded.windows(2).any(|w| w == b"//"));
+    let out = if has_dots { remove_dots(&decoded, merge_slashes) } else { decoded.into_owned() };
+    match String::from_utf8(out) {
+        Ok(s) if s == raw => Cow::Borrowed(raw),
+        Ok(s) => Cow::Owned(s),
+        // Segments split on ASCII `/` only, so valid input stays valid; keep the raw path if not.
+        Err(_) => Cow::Borrowed(raw),
+    }
 }
 
 #[cfg(test)]
