@@ -224,16 +224,8 @@ async fn a_change_committed_out_of_sequence_order_is_not_lost() {
     let service = a.create("/services", json!({"name": "svc", "url": echo.url()})).await;
 
     let config = gatehouse_store::DbConfig::Postgres(gatehouse_store::PgConfig {
-        host: cluster.host.clone(),
-        port: cluster.port,
-        user: cluster.user.clone(),
-        password: None,
-        database: db.clone(),
-        schema: None,
-        ssl: false,
-        ssl_verify: false,
-        timeout_ms: 5000,
         pool_size: 2,
+        ..gatehouse_store::PgConfig::new(cluster.host.clone(), cluster.port, cluster.user.clone(), db.clone())
     });
     let store = gatehouse_store::Store::open(&config, uuid::Uuid::new_v4()).await.expect("store");
     let routes = gatehouse_model::schema_by_name("routes").expect("schema");

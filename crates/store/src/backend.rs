@@ -50,6 +50,23 @@ pub enum DbConfig {
 }
 
 impl PgConfig {
+    /// Settings for a server at `host:port` with kong.conf's defaults for everything else (no password,
+    /// no TLS, 5 s timeout, 10 connections).
+    pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>, database: impl Into<String>) -> Self {
+        PgConfig {
+            host: host.into(),
+            port,
+            user: user.into(),
+            password: None,
+            database: database.into(),
+            schema: None,
+            ssl: false,
+            ssl_verify: false,
+            timeout_ms: 5000,
+            pool_size: 10,
+        }
+    }
+
     fn url(&self) -> String {
         let enc = |s: &str| form_urlencode(s);
         let auth = match &self.password {

@@ -21,16 +21,8 @@ fn postgres() -> Backend {
     let cluster = PgCluster::shared().expect("throwaway PostgreSQL");
     let database = cluster.create_database("store").expect("database");
     let config = DbConfig::Postgres(PgConfig {
-        host: cluster.host.clone(),
-        port: cluster.port,
-        user: cluster.user.clone(),
-        password: None,
-        database,
-        schema: None,
-        ssl: false,
-        ssl_verify: false,
-        timeout_ms: 5000,
         pool_size: 5,
+        ..PgConfig::new(cluster.host.clone(), cluster.port, cluster.user.clone(), database)
     });
     Backend { config, _dir: None }
 }

@@ -37,18 +37,7 @@ impl Api {
     pub async fn postgres() -> Api {
         let cluster = PgCluster::shared().expect("throwaway PostgreSQL cluster");
         let database = cluster.create_database("admin").expect("create database");
-        let db = DbConfig::Postgres(PgConfig {
-            host: cluster.host.clone(),
-            port: cluster.port,
-            user: cluster.user.clone(),
-            password: None,
-            database,
-            schema: None,
-            ssl: false,
-            ssl_verify: false,
-            timeout_ms: 5000,
-            pool_size: 10,
-        });
+        let db = DbConfig::Postgres(PgConfig::new(cluster.host.clone(), cluster.port, cluster.user.clone(), database));
         Api::start(db, None).await
     }
 
