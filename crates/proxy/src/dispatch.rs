@@ -269,19 +269,9 @@ async fn read_limited(mut body: IdleTimeout<Incoming>, limit: u64) -> Result<Byt
 
 /// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if e.is::<Idle>() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return true;
-            }
-        }
-        current = e.source();
-    }
-    false
+    chain(error).any(|e| {
+        e.is::<Idle>() || e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
 }
 
 fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
@@ -297,12 +287,12 @@ fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
 
 /// Whether `error`'s chain contains an `E`.
 fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if e.is::<E>() {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+    chain(error).any(|e| e.is::<E>())
+}
+
+/// An error and its sources, outermost first.
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
 }
