@@ -46,7 +46,7 @@ struct State {
     /// Holes the watermark moved past, watched for late commits until `LATE_COMMIT_WINDOW` ends.
     skipped: std::collections::BTreeMap<i64, Instant>,
     routes: HashMap<Uuid, Arc<RouteSpec>>,
-    services: HashMap<Uuid, Arc<ServiceSpec>>,
+    services: gatehouse_proxy::Services,
     /// Routes changed since the base router was built; they are served from the delta layer.
     delta: std::collections::HashSet<Uuid>,
     balancers: Arc<gatehouse_proxy::Balancers>,
@@ -102,7 +102,7 @@ impl Follower {
             hole_since: None,
             skipped: Default::default(),
             routes: HashMap::new(),
-            services: HashMap::new(),
+            services: Default::default(),
             delta: std::collections::HashSet::new(),
             balancers: Arc::new(gatehouse_proxy::Balancers::default()),
             ca_certificates: Arc::new(HashMap::new()),
@@ -146,11 +146,13 @@ impl Follower {
             .filter_map(|e| RouteSpec::from_entity(e).map_err(|err| tracing::warn!(%err, "route skipped")).ok())
             .map(|r| (r.id, Arc::new(r)))
             .collect();
-        state.services = services
-            .iter()
-            .filter_map(|e| ServiceSpec::from_entity(e).map_err(|err| tracing::warn!(%err, "service skipped")).ok())
-            .map(|s| (s.id, Arc::new(s)))
-            .collect();
+        state.services = Arc::new(
+            services
+                .iter()
+                .filter_map(|e| ServiceSpec::from_entity(e).map_err(|err| tracing::warn!(%err, "service skipped")).ok())
+                .map(|s| (s.id, Arc::new(s)))
+                .collect(),
+        );
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless).
         self.reload_certificates().await?;
@@ -315,10 +317,10 @@ impl Follower {
                     let was_enabled = state.services.get(&id).map(|s| s.enabled);
                     match row.map(|e| ServiceSpec::from_entity(e)) {
                         Some(Ok(spec)) => {
-                            state.services.insert(id, Arc::new(spec));
+                            Arc::make_mut(&mut state.services).insert(id, Arc::new(spec));
                         }
                         _ => {
-                            state.services.remove(&id);
+                            Arc::make_mut(&mut state.services).remove(&id);
                         }
                     }
                     // Routes of a disabled service leave the router, so flipping `enabled` rebuilds it.

@@ -13,7 +13,7 @@ pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
-pub use snapshot::{Balancers, ServiceSpec, Snapshot};
+pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};

@@ -84,6 +84,9 @@ impl ServiceSpec {
     }
 }
 
+/// Services by id, shared by snapshots until a service changes (a route change does not copy the map).
+pub type Services = Arc<HashMap<Uuid, Arc<ServiceSpec>>>;
+
 /// Everything one request needs, immutable once built.
 ///
 /// Routes live in two compiled routers: a large `base`, rebuilt rarely, and a small `delta` holding the
@@ -94,7 +97,7 @@ pub struct Snapshot {
     pub base: Arc<Router>,
     pub delta: Arc<Router>,
     pub shadowed: Arc<HashSet<Uuid>>,
-    pub services: HashMap<Uuid, Arc<ServiceSpec>>,
+    pub services: Services,
     /// Load balancers of the upstreams, shared between snapshots until upstreams or targets change.
     pub balancers: Arc<Balancers>,
     /// CA certificates (PEM) by id, for services that verify their upstream.
@@ -106,7 +109,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot with no routes: every request gets Kong's 404.
     pub fn empty() -> Snapshot {
-        Snapshot::from_shared(Vec::new(), HashMap::new(), 0)
+        Snapshot::from_shared(Vec::new(), Services::default(), 0)
     }
 
     /// Compiles routes and services from their entities. Entities that cannot be read are skipped and logged.
@@ -127,20 +130,16 @@ impl Snapshot {
                 Err(e) => tracing::warn!(error = %e, "route skipped"),
             }
         }
-        Snapshot::from_specs(specs, by_id, version)
+        Snapshot::from_specs(specs, Arc::new(by_id), version)
     }
 
     /// Compiles already-parsed routes and services. Routes of disabled services are left out, as Kong does.
-    pub fn from_specs(routes: Vec<RouteSpec>, services: HashMap<Uuid, Arc<ServiceSpec>>, version: u64) -> Snapshot {
+    pub fn from_specs(routes: Vec<RouteSpec>, services: Services, version: u64) -> Snapshot {
         Snapshot::from_shared(routes.into_iter().map(Arc::new).collect(), services, version)
     }
 
     /// Like `from_specs` with route specs the caller keeps, so a rebuild does not copy them.
-    pub fn from_shared(
-        routes: Vec<Arc<RouteSpec>>,
-        services: HashMap<Uuid, Arc<ServiceSpec>>,
-        version: u64,
-    ) -> Snapshot {
+    pub fn from_shared(routes: Vec<Arc<RouteSpec>>, services: Services, version: u64) -> Snapshot {
         let enabled: Vec<Arc<RouteSpec>> = routes
             .into_iter()
             .filter(|r| r.service_id.and_then(|id| services.get(&id)).is_none_or(|s| s.enabled))
@@ -163,7 +162,7 @@ impl Snapshot {
         &self,
         changed: Vec<Arc<RouteSpec>>,
         shadowed: HashSet<Uuid>,
-        services: HashMap<Uuid, Arc<ServiceSpec>>,
+        services: Services,
         version: u64,
     ) -> Snapshot {
         let enabled = changed
@@ -183,7 +182,7 @@ impl Snapshot {
 
     /// A snapshot with new services but the same routers, for changes that cannot alter routing (the caller
     /// rebuilds instead when a service's `enabled` flag changes).
-    pub fn with_services(&self, services: HashMap<Uuid, Arc<ServiceSpec>>, version: u64) -> Snapshot {
+    pub fn with_services(&self, services: Services, version: u64) -> Snapshot {
         Snapshot {
             base: self.base.clone(),
             delta: self.delta.clone(),

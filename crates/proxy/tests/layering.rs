@@ -57,7 +57,7 @@ fn layered_snapshots_answer_like_full_rebuilds() {
             let id = Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next()));
             routes.insert(id, random_route(&mut rng, id));
         }
-        let base = Snapshot::from_shared(routes.values().cloned().collect(), HashMap::new(), 1);
+        let base = Snapshot::from_shared(routes.values().cloned().collect(), Default::default(), 1);
         let mut changed: HashSet<Uuid> = HashSet::new();
         let ids: Vec<Uuid> = routes.keys().copied().collect();
         for id in ids.iter().take(30) {
@@ -74,8 +74,8 @@ fn layered_snapshots_answer_like_full_rebuilds() {
             changed.insert(id);
         }
         let layer: Vec<Arc<RouteSpec>> = changed.iter().filter_map(|id| routes.get(id).cloned()).collect();
-        let layered = base.layered(layer, changed, HashMap::new(), 2);
-        let full = Snapshot::from_shared(routes.values().cloned().collect(), HashMap::new(), 2);
+        let layered = base.layered(layer, changed, Default::default(), 2);
+        let full = Snapshot::from_shared(routes.values().cloned().collect(), Default::default(), 2);
         let (mut matched, mut differs_from_base) = (0, 0);
         let hosts = ["a.test", "b.test", "x.wild.test", "api.io", "none.test"];
         let paths = ["/", "/a", "/a/1", "/a/b", "/a/b/c/d", "/b", "/b/x", "/c", "/a/12"];
