@@ -4,6 +4,7 @@
 
 pub mod entities;
 pub mod errors;
+pub mod plugin_schemas;
 pub mod plugins;
 pub mod registry;
 pub mod schema;

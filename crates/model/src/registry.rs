@@ -15,6 +15,11 @@ static SCHEMAS: LazyLock<Vec<Schema>> = LazyLock::new(|| {
         entities::upstreams::upstreams(),
         entities::targets::targets(),
         entities::plugins::plugins(),
+        entities::credentials::keyauth_credentials(),
+        entities::credentials::basicauth_credentials(),
+        entities::credentials::jwt_secrets(),
+        entities::credentials::hmacauth_credentials(),
+        entities::credentials::acls(),
     ]
 });
 

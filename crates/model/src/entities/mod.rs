@@ -2,6 +2,7 @@
 
 pub mod certificates;
 pub mod consumers;
+pub mod credentials;
 pub mod plugins;
 pub mod routes;
 pub mod services;

@@ -72,3 +72,17 @@ pub fn check_ca_certificate(cert_pem: &str, now_unix: i64) -> Result<(), String>
     }
     Ok(())
 }
+
+/// Whether `pem` holds a public key OpenSSL would load (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`), as
+/// the jwt plugin requires of `rsa_public_key`.
+pub fn is_public_key(pem: &str) -> bool {
+    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(pem.trim().as_bytes()) else { return false };
+    match block.label.as_str() {
+        "PUBLIC KEY" => {
+            use x509_parser::prelude::FromDer;
+            x509_parser::x509::SubjectPublicKeyInfo::from_der(&block.contents).is_ok()
+        }
+        "RSA PUBLIC KEY" => x509_parser::der_parser::parse_der(&block.contents).is_ok(),
+        _ => false,
+    }
+}

@@ -44,12 +44,18 @@ pub enum Check {
     Uuid,
     /// A rule with its own message, e.g. a typedef such as `host` or `path`.
     Custom(fn(&Value) -> Result<(), String>),
+    /// A record-level rule (Kong's `entity_checks` inside a record), run once the record's own fields are
+    /// valid; what it reports nests under the record (`config: {"@entity": [...]}`).
+    Record(fn(&Map<String, Value>, &mut crate::FieldErrors)),
 }
 
 /// A rule across fields of one entity.
 #[derive(Clone)]
 pub enum EntityCheck {
+    /// Field names may be dotted paths into records (`config.allow`), as in Kong's plugin schemas.
     AtLeastOneOf(&'static [&'static str]),
+    /// Exactly one of the fields is non-empty (Kong's `only_one_of`).
+    OnlyOneOf(&'static [&'static str]),
     MutuallyExclusive(&'static [&'static str]),
     MutuallyRequired(&'static [&'static str]),
     /// A rule with its own logic; it reports its errors on fields or `@entity`.
@@ -66,6 +72,7 @@ impl std::fmt::Debug for EntityCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EntityCheck::AtLeastOneOf(v) => write!(f, "AtLeastOneOf({v:?})"),
+            EntityCheck::OnlyOneOf(v) => write!(f, "OnlyOneOf({v:?})"),
             EntityCheck::MutuallyExclusive(v) => write!(f, "MutuallyExclusive({v:?})"),
             EntityCheck::MutuallyRequired(v) => write!(f, "MutuallyRequired({v:?})"),
             EntityCheck::Custom(_) => write!(f, "Custom"),

@@ -8,6 +8,7 @@ mod serialize;
 mod validate;
 
 pub use field::{Check, EntityCheck, Field, Kind, OnDelete};
+pub use validate::lookup;
 pub(crate) use validate::validate_value;
 
 use serde_json::{Map, Value};
@@ -108,6 +109,10 @@ impl Schema {
                     "updated_at" => {
                         entity.insert(field.name.into(), Value::from(now));
                     }
+                    // Kong generates auto strings (API keys, secrets) on insert and upsert.
+                    _ if ctx != Context::Update && entity.get(field.name).is_none_or(Value::is_null) => {
+                        entity.insert(field.name.into(), Value::from(random_string()));
+                    }
                     _ => {}
                 }
                 continue;
@@ -170,6 +175,27 @@ impl Schema {
     pub fn to_json(&self) -> Value {
         serialize::schema_to_json(self)
     }
+}
+
+/// Kong's `random_string`: 32 characters of base64 from 24 random bytes, with `/` and `+` replaced by
+/// letters so the result is alphanumeric.
+pub fn random_string() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 24];
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    bytes[..16].copy_from_slice(a.as_bytes());
+    bytes[16..].copy_from_slice(&b.as_bytes()[..8]);
+    let letters = b.as_bytes()[8..].iter().cycle();
+    base64::engine::general_purpose::STANDARD
+        .encode(bytes)
+        .chars()
+        .zip(letters)
+        .map(|(c, r)| match c {
+            '/' => (b'A' + r % 26) as char,
+            '+' => (b'a' + r % 26) as char,
+            c => c,
+        })
+        .collect()
 }
 
 /// Kong silently drops duplicate set elements (`make_set`) rather than rejecting them.

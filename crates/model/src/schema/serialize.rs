@@ -11,6 +11,7 @@ pub(super) fn schema_to_json(schema: &Schema) -> Value {
         .iter()
         .filter_map(|c| match c {
             EntityCheck::AtLeastOneOf(names) => Some(json!({"at_least_one_of": names})),
+            EntityCheck::OnlyOneOf(names) => Some(json!({"only_one_of": names})),
             EntityCheck::MutuallyExclusive(names) => Some(json!({"mutually_exclusive": names})),
             EntityCheck::MutuallyRequired(names) => Some(json!({"mutually_required": names})),
             EntityCheck::Custom(_) | EntityCheck::Precheck(_) | EntityCheck::FieldRules(_) => None,
@@ -102,7 +103,7 @@ fn field_json(field: &Field) -> Value {
             Check::Uuid => {
                 m.insert("uuid".into(), Value::Bool(true));
             }
-            Check::Custom(_) => {}
+            Check::Custom(_) | Check::Record(_) => {}
         }
     }
     for (k, v) in &field.annotations {

@@ -35,11 +35,16 @@ pub(super) fn validate_entity(schema: &Schema, entity: &Map<String, Value>) -> R
 }
 
 fn run_entity_check(check: &EntityCheck, entity: &Map<String, Value>, errors: &mut FieldErrors) {
-    let set = |name: &str| entity.get(name).is_some_and(|v| !v.is_null() && v != &Value::Array(vec![]));
+    let set = |name: &str| lookup(entity, name).is_some_and(|v| !v.is_null() && v != &Value::Array(vec![]));
     match check {
         EntityCheck::AtLeastOneOf(names) => {
             if !names.iter().any(|n| set(n)) {
                 errors.entity(format!("at least one of these fields must be non-empty: {}", quoted(names)));
+            }
+        }
+        EntityCheck::OnlyOneOf(names) => {
+            if names.iter().filter(|n| set(n)).count() != 1 {
+                errors.entity(format!("exactly one of these fields must be non-empty: {}", quoted(names)));
             }
         }
         EntityCheck::MutuallyExclusive(names) => {
@@ -56,6 +61,16 @@ fn run_entity_check(check: &EntityCheck, entity: &Map<String, Value>, errors: &m
         EntityCheck::Custom(f) => f(entity, errors),
         EntityCheck::Precheck(_) | EntityCheck::FieldRules(_) => {}
     }
+}
+
+/// A value by dotted path (`config.allow`); `None` when any step is missing or not a record.
+pub fn lookup<'a>(entity: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut current = entity.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
 }
 
 pub(crate) fn quoted(names: &[&str]) -> String {
@@ -158,7 +173,14 @@ pub(crate) fn validate_value(field: &Field, value: &Value) -> Result<(), Value> 
             let Some(map) = value.as_object() else {
                 return Err(Value::from("expected a record"));
             };
-            let errors = validate_record(sub, map);
+            let mut errors = validate_record(sub, map);
+            if errors.is_empty() {
+                for check in &field.checks {
+                    if let Check::Record(f) = check {
+                        f(map, &mut errors);
+                    }
+                }
+            }
             if !errors.is_empty() {
                 return Err(errors.into_value());
             }
@@ -188,7 +210,6 @@ pub(crate) fn validate_value(field: &Field, value: &Value) -> Result<(), Value> 
             if !nested.is_empty() {
                 return Err(Value::Object(nested));
             }
-            return Ok(());
         }
         Kind::Json => {}
     }
@@ -247,6 +268,7 @@ fn run_checks(field: &Field, value: &Value) -> Result<(), Value> {
                 _ => Ok(()),
             },
             Check::Custom(f) => f(value),
+            Check::Record(_) => Ok(()),
         };
         result.map_err(Value::from)?;
     }
