@@ -26,7 +26,8 @@ impl Store {
     pub async fn get(&self, schema: &Schema, id: &str) -> Result<Option<Entity>, StoreError> {
         let Some(id) = normalize_uuid(id) else { return Ok(None) };
         let b = self.backend;
-        let sql = format!("SELECT {} FROM {} WHERE id = {}", b.text("entity"), schema.name, b.uuid_param(1));
+        let sql =
+            format!("SELECT {} FROM {} WHERE id = {}{}", b.text("entity"), schema.name, b.uuid_param(1), live(schema));
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
@@ -39,7 +40,13 @@ impl Store {
         }
         let b = self.backend;
         let params: Vec<String> = (1..=ids.len()).map(|n| b.uuid_param(n)).collect();
-        let sql = format!("SELECT {} FROM {} WHERE id IN ({})", b.text("entity"), schema.name, params.join(", "));
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id IN ({}){}",
+            b.text("entity"),
+            schema.name,
+            params.join(", "),
+            live(schema)
+        );
         let mut query = sqlx::query(&sql);
         for id in ids {
             query = query.bind(id);
@@ -50,7 +57,8 @@ impl Store {
 
     /// Reads one entity by a unique field (the endpoint key, e.g. a service's `name`).
     pub async fn get_by(&self, schema: &Schema, field: &str, value: &str) -> Result<Option<Entity>, StoreError> {
-        let sql = format!("SELECT {} FROM {} WHERE {field} = $1", self.backend.text("entity"), schema.name);
+        let sql =
+            format!("SELECT {} FROM {} WHERE {field} = $1{}", self.backend.text("entity"), schema.name, live(schema));
         let row = sqlx::query(&sql).bind(value.to_string()).fetch_optional(&self.pool).await?;
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
@@ -58,7 +66,8 @@ impl Store {
     /// One page of a collection, in primary-key order.
     pub async fn page(&self, schema: &Schema, req: &PageRequest) -> Result<Page, StoreError> {
         let b = self.backend;
-        let mut sql = format!("SELECT {}, {} FROM {} WHERE 1 = 1", b.text("entity"), b.text("id"), schema.name);
+        let mut sql =
+            format!("SELECT {}, {} FROM {} WHERE 1 = 1{}", b.text("entity"), b.text("id"), schema.name, live(schema));
         let mut binds: Vec<String> = Vec::new();
         if let Some(token) = &req.offset {
             let key = decode_offset(token)?;
@@ -110,10 +119,11 @@ impl Store {
     pub async fn children(&self, schema: &Schema, field: &str, parent_id: &str) -> Result<Vec<Entity>, StoreError> {
         let b = self.backend;
         let sql = format!(
-            "SELECT {} FROM {} WHERE {field}_id = {} ORDER BY id",
+            "SELECT {} FROM {} WHERE {field}_id = {}{} ORDER BY id",
             b.text("entity"),
             schema.name,
-            b.uuid_param(1)
+            b.uuid_param(1),
+            live(schema)
         );
         let rows = sqlx::query(&sql).bind(normalize_uuid(parent_id)).fetch_all(&self.pool).await?;
         rows.iter().map(|r| decode_entity(&r.try_get::<String, _>(0)?)).collect()
@@ -148,10 +158,11 @@ impl Txn {
         let Some(id) = normalize_uuid(id) else { return Ok(None) };
         let b = self.backend;
         let sql = format!(
-            "SELECT {} FROM {} WHERE id = {}{}",
+            "SELECT {} FROM {} WHERE id = {}{}{}",
             b.text("entity"),
             schema.name,
             b.uuid_param(1),
+            live(schema),
             b.for_update()
         );
         let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.tx).await?;
@@ -161,7 +172,13 @@ impl Txn {
     /// Reads one entity by a unique field inside the transaction, locking its row on PostgreSQL.
     pub async fn get_by(&mut self, schema: &Schema, field: &str, value: &str) -> Result<Option<Entity>, StoreError> {
         let b = self.backend;
-        let sql = format!("SELECT {} FROM {} WHERE {field} = $1{}", b.text("entity"), schema.name, b.for_update());
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {field} = $1{}{}",
+            b.text("entity"),
+            schema.name,
+            live(schema),
+            b.for_update()
+        );
         let row = sqlx::query(&sql).bind(value.to_string()).fetch_optional(&mut *self.tx).await?;
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
@@ -170,10 +187,11 @@ impl Txn {
     pub async fn children(&mut self, schema: &Schema, field: &str, parent_id: &str) -> Result<Vec<Entity>, StoreError> {
         let b = self.backend;
         let sql = format!(
-            "SELECT {} FROM {} WHERE {field}_id = {} ORDER BY id",
+            "SELECT {} FROM {} WHERE {field}_id = {}{} ORDER BY id",
             b.text("entity"),
             schema.name,
-            b.uuid_param(1)
+            b.uuid_param(1),
+            live(schema)
         );
         let rows = sqlx::query(&sql).bind(normalize_uuid(parent_id)).fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| decode_entity(&r.try_get::<String, _>(0)?)).collect()
@@ -209,6 +227,11 @@ impl Txn {
             names.push(c.name.clone());
             params.push(if c.is_uuid() { b.uuid_param(i + 5) } else { format!("${}", i + 5) });
         }
+        if schema.ttl {
+            names.push("ttl".into());
+            params.push(format!("${}", cols.len() + 5));
+            self.purge_expired_twins(schema, entity).await?;
+        }
         let sql = format!("INSERT INTO {} ({}) VALUES ({})", schema.name, names.join(", "), params.join(", "));
         let id = entity_id(entity);
         bind_row(&sql, schema, entity, &cols)
@@ -229,6 +252,9 @@ impl Txn {
         for (i, c) in cols.iter().enumerate() {
             let p = if c.is_uuid() { b.uuid_param(i + 5) } else { format!("${}", i + 5) };
             sets.push(format!("{} = {p}", c.name));
+        }
+        if schema.ttl {
+            sets.push(format!("ttl = ${}", cols.len() + 5));
         }
         let sql = format!("UPDATE {} SET {} WHERE id = {}", schema.name, sets.join(", "), b.uuid_param(1));
         let id = entity_id(entity);
@@ -303,6 +329,18 @@ impl Txn {
         })
     }
 
+    /// Deletes expired rows that hold the same unique values as a new entity, so an expired key can be
+    /// created again before the periodic purge removes it.
+    async fn purge_expired_twins(&mut self, schema: &Schema, entity: &Entity) -> Result<(), StoreError> {
+        for field in schema.unique_fields() {
+            let Some(value) = entity.get(field.name).and_then(Value::as_str) else { continue };
+            let sql =
+                format!("DELETE FROM {} WHERE {} = $1 AND ttl < {}", schema.name, field.name, crate::now_seconds());
+            sqlx::query(&sql).bind(value.to_string()).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     /// Replaces the entity's rows in the tags view (a new entity has none to remove).
     async fn write_tags(&mut self, schema: &Schema, id: &str, entity: &Entity, new: bool) -> Result<(), StoreError> {
         let b = self.backend;
@@ -371,7 +409,19 @@ fn bind_row<'q>(
     for c in cols {
         query = query.bind(c.value(schema, entity));
     }
+    if schema.ttl {
+        query = query.bind(entity.get("ttl").and_then(Value::as_i64));
+    }
     query
+}
+
+/// The condition that hides expired rows of entities with a `ttl`.
+fn live(schema: &Schema) -> String {
+    if schema.ttl {
+        format!(" AND (ttl IS NULL OR ttl >= {})", crate::now_seconds())
+    } else {
+        String::new()
+    }
 }
 
 fn entity_id(entity: &Entity) -> String {

@@ -3,6 +3,7 @@
 //! unless the whole entity is valid, so a rejected write changes nothing.
 
 use crate::crud::Txn;
+use crate::entity_rules;
 use crate::page::{Page, PageRequest};
 use crate::{Store, StoreError};
 use gatehouse_model::errors::render_key;
@@ -61,6 +62,7 @@ impl Dao {
         match found {
             Some(mut e) => {
                 self.decorate(schema, &mut e).await?;
+                entity_rules::render(schema, &mut e, crate::now_seconds());
                 Ok(Some(e))
             }
             None => Ok(None),
@@ -70,11 +72,12 @@ impl Dao {
     /// One page of a collection.
     pub async fn page(&self, schema: &Schema, req: &PageRequest) -> Result<Page, StoreError> {
         let mut page = self.store.page(schema, req).await?;
-        if schema.name == "certificates" {
+        if schema.name == "certificates" || schema.ttl {
             for raw in &mut page.data {
                 let mut entity: Entity = serde_json::from_str(raw)
                     .map_err(|e| StoreError::Migration(format!("corrupt entity document: {e}")))?;
                 self.decorate(schema, &mut entity).await?;
+                entity_rules::render(schema, &mut entity, crate::now_seconds());
                 *raw = Value::Object(entity).to_string();
             }
         }
@@ -92,13 +95,15 @@ impl Dao {
     }
 
     /// POST: creates an entity.
-    pub async fn insert(&self, schema: &'static Schema, input: Entity) -> Result<Written, StoreError> {
-        let mut entity = self.prepare(schema, input, Context::Insert, None).await?;
+    pub async fn insert(&self, schema: &'static Schema, mut input: Entity) -> Result<Written, StoreError> {
+        let expiry = entity_rules::take_ttl(schema, &mut input, crate::now_seconds())?;
+        let mut entity = self.prepare(schema, input, Context::Insert, None, expiry).await?;
         let mut tx = self.store.begin().await?;
         let snis = crate::certs::take_snis(schema, &mut entity);
         tx.insert(schema, &entity).await?;
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
         let seq = tx.commit().await?;
+        entity_rules::render(schema, &mut entity, crate::now_seconds());
         Ok(Written { entity, seq })
     }
 
@@ -116,6 +121,7 @@ impl Dao {
     }
 
     async fn upsert_once(&self, schema: &'static Schema, key: &str, mut input: Entity) -> Result<Written, StoreError> {
+        let expiry = entity_rules::take_ttl(schema, &mut input, crate::now_seconds())?;
         let by_id = is_uuid(key);
         if by_id {
             input.insert("id".into(), Value::from(key.to_lowercase()));
@@ -133,7 +139,8 @@ impl Dao {
                 None => None,
             }
         };
-        let mut entity = self.prepare(schema, input, Context::Upsert, existing.as_ref()).await?;
+        let existing = entity_rules::without_ttl(schema, existing);
+        let mut entity = self.prepare(schema, input, Context::Upsert, existing.as_ref(), expiry).await?;
         let snis = crate::certs::take_snis(schema, &mut entity);
         match existing {
             Some(_) => tx.update(schema, &entity).await?,
@@ -141,11 +148,13 @@ impl Dao {
         }
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
         let seq = tx.commit().await?;
+        entity_rules::render(schema, &mut entity, crate::now_seconds());
         Ok(Written { entity, seq })
     }
 
     /// PATCH: merges `patch` into the stored entity. A missing entity is Kong's "not found" error.
     pub async fn update(&self, schema: &'static Schema, key: &str, mut patch: Entity) -> Result<Written, StoreError> {
+        let expiry = entity_rules::take_ttl(schema, &mut patch, crate::now_seconds())?;
         self.resolve_foreign(schema, &mut patch).await?;
         let mut tx = self.store.begin().await?;
         let existing = if is_uuid(key) {
@@ -156,7 +165,7 @@ impl Dao {
                 None => None,
             }
         };
-        let Some(stored) = existing else {
+        let Some(stored) = entity_rules::without_ttl(schema, existing) else {
             let (field, value) = match schema.endpoint_key {
                 Some(ek) if !is_uuid(key) => (ek, key),
                 _ => ("id", key),
@@ -171,11 +180,12 @@ impl Dao {
             return Err(KongError::new(ErrorCode::NotFound, message).with_fields(fields).into());
         };
         patch.remove("id");
-        let mut entity = self.prepare(schema, patch, Context::Update, Some(&stored)).await?;
+        let mut entity = self.prepare(schema, patch, Context::Update, Some(&stored), expiry).await?;
         let snis = crate::certs::take_snis(schema, &mut entity);
         tx.update(schema, &entity).await?;
         self.finish_write(schema, &mut tx, &mut entity, snis).await?;
         let seq = tx.commit().await?;
+        entity_rules::render(schema, &mut entity, crate::now_seconds());
         Ok(Written { entity, seq })
     }
 
@@ -197,8 +207,9 @@ impl Dao {
     }
 
     /// `POST /schemas/{entity}/validate`: the insert pipeline without the write.
-    pub async fn validate_only(&self, schema: &'static Schema, input: Entity) -> Result<(), StoreError> {
-        self.prepare(schema, input, Context::Insert, None).await.map(|_| ())
+    pub async fn validate_only(&self, schema: &'static Schema, mut input: Entity) -> Result<(), StoreError> {
+        let expiry = entity_rules::take_ttl(schema, &mut input, crate::now_seconds())?;
+        self.prepare(schema, input, Context::Insert, None, expiry).await.map(|_| ())
     }
 
     async fn finish_write(
@@ -219,16 +230,23 @@ impl Dao {
     /// Shorthands, defaults, transforms and validation, in Kong's order.
     async fn prepare(
         &self,
-        schema: &Schema,
+        schema: &'static Schema,
         input: Entity,
         ctx: Context,
         existing: Option<&Entity>,
+        expiry: Option<i64>,
     ) -> Result<Entity, StoreError> {
         let mut input = input;
         if ctx != Context::Update {
             self.resolve_foreign(schema, &mut input).await?;
         }
-        let entity = schema.prepare(input, ctx, existing, crate::now_seconds()).map_err(KongError::schema_violation)?;
+        let name_enabled = |name: Option<&Value>| name.and_then(Value::as_str).is_none_or(|n| self.plugin_enabled(n));
+        let schema =
+            if name_enabled(input.get("name")) { entity_rules::write_schema(schema, &input, existing) } else { schema };
+        let raw = input.clone();
+        let mut entity =
+            schema.prepare(input, ctx, existing, crate::now_seconds()).map_err(KongError::schema_violation)?;
+        entity_rules::before_write(schema, &raw, &mut entity, expiry);
         if schema.name == "plugins" {
             let name = entity.get("name").and_then(Value::as_str).unwrap_or_default();
             if !self.plugin_enabled(name) {

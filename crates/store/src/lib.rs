@@ -12,6 +12,7 @@ mod columns;
 mod crud;
 pub mod dao;
 pub mod digest;
+mod entity_rules;
 mod error;
 pub mod migrations;
 pub mod nodes;

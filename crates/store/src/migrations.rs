@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/002_change_retention.postgres.sql"),
         sqlite: include_str!("migrations/002_change_retention.sqlite.sql"),
     },
+    Migration {
+        name: "003_credentials",
+        postgres: include_str!("migrations/003_credentials.postgres.sql"),
+        sqlite: include_str!("migrations/003_credentials.sqlite.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the PostgreSQL advisory lock that serialises migrations.
