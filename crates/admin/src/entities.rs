@@ -5,6 +5,7 @@ use crate::{info, reply, AdminState};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
+use gatehouse_model::entities::credentials::nested_admin_name;
 use gatehouse_model::schema::{Kind, Schema};
 use gatehouse_model::{schema_by_admin_name, schemas, ErrorCode, KongError};
 use gatehouse_store::{PageRequest, TagFilter};
@@ -90,6 +91,9 @@ pub async fn dispatch(state: &AdminState, request: Request) -> Response {
                 None => return reply::not_found(),
             };
             let scope = Scope { field, parent, prefix: String::new() };
+            if child.name == "acls" && uuid::Uuid::parse_str(child_key).is_err() {
+                return acl_by_group(state, child, child_key, scope, request).await;
+            }
             entity_endpoint(state, child, child_key, Some(scope), request).await
         }
         _ => reply::not_found(),
@@ -112,7 +116,8 @@ fn foreign_field(schema: &Schema, name: &str) -> Option<&'static str> {
 
 /// The child collection `sub` under `parent` and the child's field that points at the parent.
 fn nested_child(parent: &Schema, sub: &str) -> Option<(&'static Schema, &'static str)> {
-    schemas().iter().filter(|s| s.admin_name() == sub).find_map(|child| {
+    let named = |s: &&Schema| s.admin_name() == sub || nested_admin_name(s.name) == Some(sub);
+    schemas().iter().filter(named).find_map(|child| {
         child.fields.iter().find_map(|f| match f.kind {
             Kind::Foreign { reference, .. } if reference == parent.name => Some((child, f.name)),
             _ => None,
@@ -363,6 +368,42 @@ async fn entity_endpoint(
             }
         }
         _ => reply::method_not_allowed(),
+    }
+}
+
+/// `/consumers/{c}/acls/{group}`: the consumer's membership of a group addressed by the group's name, as
+/// Kong's acl API; PUT creates the membership when it does not exist yet.
+async fn acl_by_group(
+    state: &AdminState,
+    schema: &'static Schema,
+    group: &str,
+    scope: Scope,
+    request: Request,
+) -> Response {
+    let probe =
+        Map::from_iter([(scope.field.to_string(), scope.reference()), ("group".to_string(), Value::from(group))]);
+    let cache_key = schema.cache_key_value(&probe).unwrap_or_default();
+    let found = match state.dao.store().get_by(schema, "cache_key", &cache_key).await {
+        Ok(found) => found,
+        Err(e) => return reply::store_error(e),
+    };
+    let id = match (found, request.method() == Method::PUT) {
+        (Some(acl), _) => acl.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+        (None, true) => uuid::Uuid::new_v4().to_string(),
+        (None, false) => return reply::not_found(),
+    };
+    if request.method() != Method::PUT {
+        return entity_endpoint(state, schema, &id, Some(scope), request).await;
+    }
+    let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    input.entry("group").or_insert_with(|| Value::from(group));
+    input.insert(scope.field.into(), scope.reference());
+    match state.dao.upsert(schema, &id, input).await {
+        Ok(w) => reply::written(StatusCode::OK, w),
+        Err(e) => reply::store_error(e),
     }
 }
 

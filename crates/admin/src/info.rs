@@ -21,6 +21,9 @@ pub async fn route(state: &AdminState, segs: &[&str], method: &Method, query: Op
         ["endpoints"] => guard(read, endpoints()),
         ["schemas", name] => guard(read, entity_schema(name)),
         ["plugins", "enabled"] => guard(read, enabled_plugins(state)),
+        ["schemas", "plugins", name] | ["plugins", "schema", name] if *name != "validate" => {
+            guard(read, plugin_schema(state, name))
+        }
         ["tags"] => guard(read, tags(state, None, query).await),
         ["tags", tag] => guard(read, tags(state, Some(tag), query).await),
         ["config"] => reply::message(
@@ -109,6 +112,9 @@ fn endpoints() -> Response {
         "/endpoints".into(),
         "/schemas/{name}".into(),
         "/schemas/{name}/validate".into(),
+        "/schemas/plugins/{name}".into(),
+        "/schemas/plugins/validate".into(),
+        "/plugins/schema/{name}".into(),
         "/plugins/enabled".into(),
         "/tags".into(),
         "/tags/{tags}".into(),
@@ -123,8 +129,9 @@ fn endpoints() -> Response {
         for (field, reference, _) in schema.foreign_fields() {
             let Some(parent) = schema_by_name(reference) else { continue };
             let p = parent.admin_name();
-            paths.push(format!("/{p}/{{{}}}/{name}", parent.name));
-            paths.push(format!("/{p}/{{{}}}/{name}/{{{}}}", parent.name, schema.name));
+            let nested = gatehouse_model::entities::credentials::nested_admin_name(schema.name).unwrap_or(name);
+            paths.push(format!("/{p}/{{{}}}/{nested}", parent.name));
+            paths.push(format!("/{p}/{{{}}}/{nested}/{{{}}}", parent.name, schema.name));
             if name != "targets" && !(schema.name == "snis" && field.name == "certificate") {
                 paths.push(format!("/{name}/{{{}}}/{}", schema.name, field.name));
             }
@@ -139,6 +146,18 @@ fn entity_schema(name: &str) -> Response {
     match schema_by_name(name) {
         Some(schema) => reply::json(StatusCode::OK, schema.to_json()),
         None => reply::message(StatusCode::NOT_FOUND, &format!("No entity named '{name}'")),
+    }
+}
+
+/// `GET /schemas/plugins/{name}`: the plugin's own schema. Enabled plugins whose config schema Gatehouse
+/// does not know yet are described with a free-form `config` record.
+fn plugin_schema(state: &AdminState, name: &str) -> Response {
+    if !state.dao.plugin_enabled(name) {
+        return reply::message(StatusCode::NOT_FOUND, &format!("No plugin named '{name}'"));
+    }
+    match gatehouse_model::plugin_schemas::plugin_schema(name) {
+        Some(schema) => reply::json(StatusCode::OK, schema.to_json()),
+        None => reply::json(StatusCode::OK, json!({ "fields": [{ "config": { "type": "record", "fields": [] } }] })),
     }
 }
 
