@@ -1,0 +1,13 @@
+//! Gatehouse's plugin runtime and bundled plugins: Kong's phases, priority order and scope precedence,
+//! the entity cache that credential lookups go through, and the authentication plugins.
+
+pub mod auth;
+pub mod bundled;
+pub mod cache;
+pub mod configs;
+pub mod context;
+pub mod runtime;
+
+pub use cache::{CacheSettings, EntityCache, EntitySource, LookupError};
+pub use context::{Consumer, Credential, Exit, LogRecord, Protocol, RequestCtx};
+pub use runtime::{Instance, PluginSet, Registry};
