@@ -3,6 +3,7 @@
 
 use crate::balancer::{Balancer, HashInput, Outcome, Pick};
 use crate::errors::ProxyError;
+use crate::request_body::RequestBody;
 use crate::upstream::{Idle, IdleTimeout};
 use crate::{Proxy, ServiceSpec};
 use bytes::Bytes;
@@ -155,7 +156,7 @@ impl Destination<'_> {
 /// Returns the response and the target that answered (its `Set-Cookie`, in-flight slot).
 pub(crate) async fn send(
     proxy: &Proxy,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     to: &Destination<'_>,
     first: Option<Pick>,
 ) -> Result<(Response<Incoming>, Option<Pick>), ProxyError> {
@@ -210,9 +211,12 @@ pub(crate) async fn send(
         }
     }
     let limit = proxy.options.max_body_bytes;
-    let mut request = if to.buffer_request {
+    let mut request = if to.buffer_request || matches!(request.body(), RequestBody::Buffered(_)) {
         let (mut parts, body) = request.into_parts();
-        let bytes = read_limited(IdleTimeout::new(body, service.write_timeout), limit).await?;
+        let bytes = match body {
+            RequestBody::Buffered(bytes) => bytes.unwrap_or_default(),
+            streaming => read_limited(IdleTimeout::new(streaming, service.write_timeout), limit).await?,
+        };
         parts.headers.remove(hyper::header::TRANSFER_ENCODING);
         parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
@@ -252,7 +256,7 @@ pub(crate) async fn send(
 
 /// Reads a whole request body, failing with 413 past `limit` (0 = none). Past the limit the rest is read
 /// off for a moment before answering, so the client sees the 413 rather than a reset connection.
-async fn read_limited(mut body: IdleTimeout<Incoming>, limit: u64) -> Result<Bytes, ProxyError> {
+pub(crate) async fn read_limited(mut body: IdleTimeout<RequestBody>, limit: u64) -> Result<Bytes, ProxyError> {
     let mut collected = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(|_| ProxyError::BadRequest)?.into_data() else { continue };

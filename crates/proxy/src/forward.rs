@@ -4,6 +4,8 @@
 use crate::dispatch;
 use crate::errors::ProxyError;
 use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
+use crate::phases;
+use crate::request_body::RequestBody;
 use crate::upstream::{BoxError, IdleTimeout};
 use crate::Proxy;
 use bytes::Bytes;
@@ -79,7 +81,7 @@ fn is_ambiguous(headers: &HeaderMap) -> bool {
 
 pub async fn handle(
     proxy: &Proxy,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
     remote: SocketAddr,
     local_port: u16,
     scheme: &'static str,
@@ -88,13 +90,14 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = new_request_id();
     let options = &proxy.options;
-    if is_ambiguous(request.headers()) {
+    let (mut parts, body) = request.into_parts();
+    if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy);
     }
-    if declares_too_much(request.headers(), options.max_body_bytes) {
+    if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
         // connection; then close, as nginx's lingering close does.
-        let mut body = request.into_body();
+        let mut body = body;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
             while let Some(Ok(_)) = body.frame().await {}
         })
@@ -103,21 +106,66 @@ pub async fn handle(
         response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
         return finish(response, &request_id, proxy);
     }
-    let host_header = request
-        .headers()
+    let mut body = RequestBody::Streaming(body);
+    let global_plugins = proxy.snapshot.load().plugins.clone();
+    if global_plugins.has_rewrite() {
+        if let Some(cache) = global_plugins.cache() {
+            let target = phases::Target {
+                plugins: &global_plugins,
+                cache,
+                client_ip: remote.ip(),
+                protocol: phases::protocol(scheme, &parts.headers),
+                route_id: None,
+                service_id: None,
+                request_id: &request_id,
+            };
+            if let Some(response) = phases::rewrite(&target, &mut parts) {
+                return finish(response, &request_id, proxy);
+            }
+        }
+    }
+    drop(global_plugins);
+    let host_header = parts
+        .headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
-        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("")
         .to_string();
-    let raw_path = request.uri().path().to_string();
-    let plan = match plan(proxy, &request, &host_header, &raw_path, local_port, (scheme, sni), &request_id) {
+    let raw_path = parts.uri.path().to_string();
+    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), &request_id) {
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
-    let Plan { service, upstream_path, prefix, preserve_host, buffer_request, balancer, upstream_tls } = plan;
-    let upgrade = request.headers().get(hyper::header::UPGRADE).cloned();
-    let headers = request.headers_mut();
+    let Plan { service, mut upstream_path, prefix, preserve_host, buffer_request, balancer, upstream_tls, plugins } =
+        plan;
+    let mut ran = None;
+    if let Some((plugins, route_id)) = &plugins {
+        if let Some(cache) = plugins.cache() {
+            let target = phases::Target {
+                plugins,
+                cache,
+                client_ip: remote.ip(),
+                protocol: phases::protocol(scheme, &parts.headers),
+                route_id: Some(*route_id),
+                service_id: Some(service.id),
+                request_id: &request_id,
+            };
+            match phases::access(&target, &mut parts, body, (options.max_body_bytes, service.write_timeout)).await {
+                Ok((b, r)) => {
+                    body = b;
+                    ran = Some(r);
+                }
+                Err(response) => return finish(response, &request_id, proxy),
+            }
+        }
+    }
+    if let Some(query) = parts.uri.query() {
+        upstream_path.push('?');
+        upstream_path.push_str(query);
+    }
+    let upgrade = parts.headers.get(hyper::header::UPGRADE).cloned();
+    let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade.is_some());
     if let Some(u) = &upgrade {
         headers.insert(hyper::header::UPGRADE, u.clone());
@@ -140,8 +188,9 @@ pub async fn handle(
             headers.insert("x-kong-request-id", v);
         }
     }
-    let client_version = request.version();
-    *request.version_mut() = hyper::Version::HTTP_11;
+    let client_version = parts.version;
+    parts.version = hyper::Version::HTTP_11;
+    let mut request = Request::from_parts(parts, body);
     let first = match &balancer {
         Some(b) => {
             let picked = dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query());
@@ -168,7 +217,14 @@ pub async fn handle(
     let upstream_latency = upstream_started.elapsed();
     let (mut response, picked) = match result {
         Ok(r) => r,
-        Err(e) => return finish(e.response(&request_id), &request_id, proxy),
+        Err(e) => {
+            let response = e.response(&request_id);
+            let response = match ran {
+                Some(ran) => phases::respond(ran, response, started),
+                None => response,
+            };
+            return finish(response, &request_id, proxy);
+        }
     };
     if let Some(cookie) = picked.as_ref().and_then(|p| p.set_cookie.as_deref()) {
         if let Ok(v) = HeaderValue::from_str(cookie) {
@@ -194,7 +250,10 @@ pub async fn handle(
         headers.append(hyper::header::VIA, via.clone());
     }
     let read_timeout = service.read_timeout;
-    let response = response.map(|body| IdleTimeout::new(body, read_timeout).boxed());
+    let mut response = response.map(|body| IdleTimeout::new(body, read_timeout).boxed());
+    if let Some(ran) = ran {
+        response = phases::respond(ran, response, started);
+    }
     if options.request_id_downstream {
         return with_request_id(response, &request_id);
     }
@@ -211,13 +270,15 @@ struct Plan {
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
     upstream_tls: Option<dispatch::UpstreamTls>,
+    /// The snapshot's plugins and the matched route, when the snapshot has plugins.
+    plugins: Option<(std::sync::Arc<gatehouse_plugins::PluginSet>, uuid::Uuid)>,
 }
 
 /// Routes the request against the current snapshot: the route, its service and the upstream path, or the
 /// response Kong gives when that fails.
 fn plan(
     proxy: &Proxy,
-    request: &Request<Incoming>,
+    request: &hyper::http::request::Parts,
     host_header: &str,
     raw_path: &str,
     local_port: u16,
@@ -226,9 +287,9 @@ fn plan(
 ) -> Result<Plan, Box<Response<ProxyBody>>> {
     let snapshot = proxy.snapshot.load();
     let normalized = normalize_path(raw_path);
-    let headers_view = HeaderView(request.headers());
+    let headers_view = HeaderView(&request.headers);
     let route_request = RouteRequest {
-        method: request.method().as_str(),
+        method: request.method.as_str(),
         host: host_header,
         path: &normalized,
         scheme,
@@ -241,19 +302,17 @@ fn plan(
     };
     let route = matched.route;
     if scheme == "http" && !route.protocols.iter().any(|p| p == "http" || p == "grpc") {
-        return Err(Box::new(https_redirect(route.https_redirect_status_code, host_header, request.uri(), request_id)));
+        return Err(Box::new(https_redirect(route.https_redirect_status_code, host_header, &request.uri, request_id)));
     }
     let Some(service) = route.service_id.and_then(|id| snapshot.services.get(&id)).cloned() else {
         return Err(Box::new(ProxyError::NoService.response(request_id)));
     };
-    let mut upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
-    if let Some(query) = request.uri().query() {
-        upstream_path.push('?');
-        upstream_path.push_str(query);
-    }
+    let upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
     let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
     let upstream_tls = dispatch::UpstreamTls::of(&service, &snapshot, proxy);
+    let plugins = (!snapshot.plugins.is_empty()).then(|| (snapshot.plugins.clone(), route.id));
     Ok(Plan {
+        plugins,
         upstream_tls,
         balancer,
         service,

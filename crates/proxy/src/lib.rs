@@ -9,6 +9,8 @@ mod dispatch;
 mod errors;
 mod forward;
 mod headers;
+mod phases;
+mod request_body;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;

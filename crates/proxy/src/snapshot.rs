@@ -102,6 +102,8 @@ pub struct Snapshot {
     pub balancers: Arc<Balancers>,
     /// CA certificates (PEM) by id, for services that verify their upstream.
     pub ca_certificates: Arc<HashMap<Uuid, String>>,
+    /// Compiled plugin configs, shared between snapshots until plugins change.
+    pub plugins: Arc<gatehouse_plugins::PluginSet>,
     /// Increases with every rebuild; exposed for diagnostics.
     pub version: u64,
 }
@@ -152,6 +154,7 @@ impl Snapshot {
             services,
             balancers: Arc::new(Balancers::default()),
             ca_certificates: Arc::new(HashMap::new()),
+            plugins: Arc::default(),
             version,
         }
     }
@@ -176,6 +179,7 @@ impl Snapshot {
             services,
             balancers: self.balancers.clone(),
             ca_certificates: self.ca_certificates.clone(),
+            plugins: self.plugins.clone(),
             version,
         }
     }
@@ -190,6 +194,7 @@ impl Snapshot {
             services,
             balancers: self.balancers.clone(),
             ca_certificates: self.ca_certificates.clone(),
+            plugins: self.plugins.clone(),
             version,
         }
     }

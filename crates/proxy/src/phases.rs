@@ -1,0 +1,242 @@
+//! Where the proxy runs plugin phases: rewrite before routing, access after it, then the response head,
+//! the streamed response body and the log phase once the response is done. Requests on routes without
+//! plugins never enter this module.
+
+use crate::dispatch::read_limited;
+use crate::forward::{full, ProxyBody};
+use crate::request_body::RequestBody;
+use crate::upstream::{BoxError, IdleTimeout};
+use bytes::Bytes;
+use gatehouse_plugins::context::ExitBody;
+use gatehouse_plugins::runtime::{self, Instance};
+use gatehouse_plugins::{EntityCache, Exit, LogRecord, PluginSet, Protocol, RequestCtx};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::Response;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// What the access phase leaves for the response phases.
+pub(crate) struct Ran {
+    collected: Vec<Arc<Instance>>,
+    response_headers: Vec<(HeaderName, HeaderValue)>,
+    log: Option<LogRecord>,
+}
+
+/// The request's protocol as plugin `protocols` name it.
+pub(crate) fn protocol(scheme: &str, headers: &hyper::HeaderMap) -> Protocol {
+    let grpc = headers.get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    match (scheme, grpc) {
+        ("https", true) => Protocol::Grpcs,
+        (_, true) => Protocol::Grpc,
+        ("https", false) => Protocol::Https,
+        _ => Protocol::Http,
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The request identity the phases need besides the request itself.
+pub(crate) struct Target<'a> {
+    pub plugins: &'a PluginSet,
+    pub cache: &'a EntityCache,
+    pub client_ip: IpAddr,
+    pub protocol: Protocol,
+    pub route_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    pub request_id: &'a str,
+}
+
+fn context<'a>(target: &Target<'a>, parts: &'a mut hyper::http::request::Parts, body: Option<Bytes>) -> RequestCtx<'a> {
+    RequestCtx {
+        parts,
+        body,
+        client_ip: target.client_ip,
+        protocol: target.protocol,
+        route_id: target.route_id,
+        service_id: target.service_id,
+        consumer: None,
+        credential: None,
+        authenticated_groups: None,
+        response_headers: Vec::new(),
+        shared: Default::default(),
+        cache: target.cache,
+        now: unix_now(),
+    }
+}
+
+/// The rewrite phase (global plugins, before routing); `Some` is a plugin's answer to send instead.
+pub(crate) fn rewrite(target: &Target<'_>, parts: &mut hyper::http::request::Parts) -> Option<Response<ProxyBody>> {
+    let mut ctx = context(target, parts, None);
+    target.plugins.rewrite(&mut ctx).err().map(|exit| exit_response(exit, target.request_id))
+}
+
+/// The access phase. Reads the body first when a plugin needs it (bounded by `limit`). On an exit the
+/// response is ready to send, with the collected plugins' header phase already applied.
+pub(crate) async fn access(
+    target: &Target<'_>,
+    parts: &mut hyper::http::request::Parts,
+    body: RequestBody,
+    (limit, write_timeout): (u64, Duration),
+) -> Result<(RequestBody, Ran), Response<ProxyBody>> {
+    let (buffered, mut rest) = if target.plugins.needs_body(target.route_id, target.service_id) {
+        match read_limited(IdleTimeout::new(body, write_timeout), limit).await {
+            Ok(bytes) => (Some(bytes), None),
+            Err(e) => return Err(e.response(target.request_id)),
+        }
+    } else {
+        (None, Some(body))
+    };
+    let mut collected = Vec::new();
+    let mut ctx = context(target, parts, buffered);
+    let outcome = target.plugins.access(&mut ctx, &mut collected).await;
+    let (consumer_id, response_headers, body_bytes) =
+        (ctx.consumer.as_ref().map(|c| c.id), std::mem::take(&mut ctx.response_headers), ctx.body.take());
+    let wants_log = runtime::any_phase(&collected, |p| p.log);
+    let log = wants_log.then(|| LogRecord {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        status: 0,
+        client_ip: target.client_ip,
+        route_id: target.route_id,
+        service_id: target.service_id,
+        consumer_id,
+        request_id: target.request_id.to_string(),
+        response_size: 0,
+        latency: Duration::ZERO,
+    });
+    let ran = Ran { collected, response_headers, log };
+    if let Err(exit) = outcome {
+        return Err(respond(ran, exit_response(exit, target.request_id), Instant::now()));
+    }
+    let body = match body_bytes {
+        Some(bytes) => {
+            parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+            parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            RequestBody::Buffered(Some(bytes))
+        }
+        None => rest.take().unwrap_or(RequestBody::Buffered(None)),
+    };
+    Ok((body, ran))
+}
+
+/// A plugin's exit as Kong renders it.
+fn exit_response(exit: Exit, request_id: &str) -> Response<ProxyBody> {
+    let (body, json) = match exit.body {
+        ExitBody::Json(json) => (json.to_string(), true),
+        ExitBody::Raw(raw) => (raw, false),
+        ExitBody::Message(message) => {
+            (serde_json::json!({ "message": message, "request_id": request_id }).to_string(), true)
+        }
+    };
+    let mut response = Response::new(full(body));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(exit.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if json {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    }
+    for (name, value) in exit.headers {
+        headers.insert(name, value);
+    }
+    response
+}
+
+/// Applies the response phases: headers now, the body and log phases as the body streams.
+pub(crate) fn respond(ran: Ran, mut response: Response<ProxyBody>, started: Instant) -> Response<ProxyBody> {
+    let status = response.status().as_u16();
+    let headers = response.headers_mut();
+    for (name, value) in ran.response_headers {
+        headers.insert(name, value);
+    }
+    runtime::response_headers(&ran.collected, status, headers);
+    let filters = runtime::any_phase(&ran.collected, |p| p.response_body);
+    if !filters && ran.log.is_none() {
+        return response;
+    }
+    let log = ran.log.map(|mut record| {
+        record.status = status;
+        record
+    });
+    let collected = Arc::new(ran.collected);
+    response.map(|inner| PhasedBody { inner, collected, filters, log, sent: 0, started }.boxed())
+}
+
+/// A response body passed through the body phase chunk by chunk; the log phase is scheduled when it ends
+/// (or when the client goes away), on its own task so it never delays the response.
+struct PhasedBody {
+    inner: ProxyBody,
+    collected: Arc<Vec<Arc<Instance>>>,
+    filters: bool,
+    log: Option<LogRecord>,
+    sent: u64,
+    started: Instant,
+}
+
+impl PhasedBody {
+    fn schedule_log(&mut self) {
+        if let Some(mut record) = self.log.take() {
+            record.response_size = self.sent;
+            record.latency = self.started.elapsed();
+            let collected = self.collected.clone();
+            tokio::spawn(async move { runtime::log(&collected, &record) });
+        }
+    }
+}
+
+impl Body for PhasedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let frame = match frame.into_data() {
+                    Ok(data) => {
+                        let eof = this.inner.is_end_stream();
+                        let data = if this.filters { runtime::response_body(&this.collected, data, eof) } else { data };
+                        this.sent += data.len() as u64;
+                        Frame::data(data)
+                    }
+                    Err(other) => other,
+                };
+                if this.inner.is_end_stream() {
+                    this.schedule_log();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                if this.filters {
+                    // Give the body phase its end-of-stream call when the last chunk was not flagged.
+                    let tail = runtime::response_body(&this.collected, Bytes::new(), true);
+                    this.filters = false;
+                    if !tail.is_empty() {
+                        this.sent += tail.len() as u64;
+                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                    }
+                }
+                this.schedule_log();
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream() && !self.filters
+    }
+}
+
+impl Drop for PhasedBody {
+    fn drop(&mut self) {
+        self.schedule_log();
+    }
+}
