@@ -56,6 +56,7 @@ struct State {
     reported: Option<(i64, Instant)>,
     /// Digest of the entities the snapshot was built from, comparable with the database's.
     digest: gatehouse_store::digest::ConfigDigest,
+    plugins: crate::plugin_state::PluginState,
 }
 
 /// What a catch-up changed.
@@ -67,6 +68,8 @@ struct Applied {
     full: bool,
     /// Upstreams or targets changed.
     balancers: bool,
+    /// Plugin entities changed.
+    plugins: bool,
 }
 
 /// The change follower of one node.
@@ -95,6 +98,7 @@ impl Follower {
         default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
         stop: tokio::sync::watch::Receiver<bool>,
         identity: (String, String),
+        cache: Arc<gatehouse_plugins::EntityCache>,
     ) -> anyhow::Result<Arc<Follower>> {
         let state = State {
             watermark: 0,
@@ -109,6 +113,7 @@ impl Follower {
             version: 0,
             reported: None,
             digest: Default::default(),
+            plugins: crate::plugin_state::PluginState::new(cache),
         };
         let follower = Arc::new(Follower {
             store,
@@ -158,6 +163,10 @@ impl Follower {
         self.reload_certificates().await?;
         self.reload_ca_certificates(&mut state).await?;
         self.reload_balancers(&mut state).await?;
+        let plugins = self.store.all_entities(schema_by_name("plugins").context("plugins schema")?).await?;
+        state.plugins.replace_all(plugins);
+        // Changes to consumers and credentials may have been missed: nothing cached can be trusted.
+        state.plugins.cache().clear();
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless). Events
         // retention already deleted cannot be re-read, and the tables just read include their effects.
@@ -166,7 +175,7 @@ impl Follower {
         state.seen_above.clear();
         // Watched holes stay watched: a late commit into one is still applied after the resync.
         state.hole_since = None;
-        self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true });
+        self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: true, plugins: true });
         self.report(&mut state).await?;
         tracing::info!(
             routes = state.routes.len(),
@@ -221,7 +230,7 @@ impl Follower {
             }
         }
         advance(&mut state);
-        if changed.routes || changed.services || changed.balancers {
+        if changed.routes || changed.services || changed.balancers || changed.plugins {
             self.publish(&mut state, changed);
         }
         self.report(&mut state).await
@@ -252,6 +261,38 @@ impl Follower {
             let ids: Vec<String> =
                 events.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
             self.apply(state, entity, &ids, changed).await?;
+        }
+        self.apply_plugin_events(state, events, changed).await
+    }
+
+    /// Recompiles plugins when plugin entities changed, and drops cached consumers and credentials that
+    /// changed (under their old and new keys) so every node refuses a deleted credential at once.
+    async fn apply_plugin_events(
+        &self,
+        state: &mut State,
+        events: &[gatehouse_store::Change],
+        changed: &mut Applied,
+    ) -> anyhow::Result<()> {
+        let ids_of = |table: &str| -> Vec<String> {
+            events.iter().filter(|e| e.entity_name == table).map(|e| e.entity_id.clone()).collect()
+        };
+        let plugin_ids = ids_of("plugins");
+        if !plugin_ids.is_empty() {
+            let rows = self.store.get_many(schema_by_name("plugins").context("plugins schema")?, &plugin_ids).await?;
+            state.plugins.apply(&plugin_ids, rows);
+            changed.plugins = true;
+        }
+        for table in gatehouse_plugins::cache::CACHED_TABLES {
+            let ids = ids_of(table);
+            if ids.is_empty() {
+                continue;
+            }
+            let rows = self.store.get_many(schema_by_name(table).context("schema")?, &ids).await?;
+            let by_id: HashMap<&str, &serde_json::Map<String, serde_json::Value>> =
+                rows.iter().filter_map(|r| Some((r.get("id")?.as_str()?, r))).collect();
+            for id in &ids {
+                state.plugins.cache().invalidate(table, id, by_id.get(id.as_str()).copied()).await;
+            }
         }
         Ok(())
     }
@@ -469,7 +510,7 @@ impl Follower {
     async fn compact(&self) {
         let mut state = self.state.lock().await;
         if !state.delta.is_empty() {
-            self.publish(&mut state, Applied { routes: true, services: true, full: true, balancers: false });
+            self.publish(&mut state, Applied { routes: true, services: true, full: true, ..Default::default() });
         }
     }
 
@@ -489,6 +530,7 @@ impl Follower {
         };
         snapshot.balancers = state.balancers.clone();
         snapshot.ca_certificates = state.ca_certificates.clone();
+        snapshot.plugins = state.plugins.current();
         self.proxy.publish(snapshot);
         tracing::debug!(
             version = state.version,

@@ -4,4 +4,5 @@ pub mod config;
 pub mod database;
 pub mod follower;
 pub mod listeners;
+pub mod plugin_state;
 pub mod serve;

@@ -113,6 +113,7 @@ async fn respond(request: hyper::Request<hyper::body::Incoming>) -> hyper::Respo
         "version": format!("{:?}", parts.version),
         "headers": headers,
         "body_length": body.len(),
+        "body": (body.len() <= 65_536).then(|| String::from_utf8_lossy(&body).into_owned()),
     });
     let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));
     response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
