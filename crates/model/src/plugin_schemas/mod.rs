@@ -19,6 +19,8 @@ mod request_termination;
 mod request_transformer;
 mod response_transformer;
 
+pub use request_transformer::{template_parts, TemplatePart};
+
 use crate::schema::{Check, EntityCheck, Field, Kind, OnDelete, Schema, Shorthand};
 use serde_json::{json, Value};
 use std::collections::HashMap;

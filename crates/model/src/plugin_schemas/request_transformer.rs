@@ -120,12 +120,20 @@ pub fn schema() -> PluginSchema {
     )
 }
 
-/// The first LuaJIT syntax error of the template's `$(...)` expressions, as `template.compile` reports it
-/// (`[string "TMP"]:1: ')' expected near 'x'`). Lua constructs this parser does not model (functions, long
-/// strings, comments) are accepted.
-pub(super) fn template_error(template: &str) -> Option<String> {
-    let b = template.as_bytes();
-    let mut i = 0;
+/// One piece of a Penlight template (`pl.template` with `$` inline escapes and `()` brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplatePart<'a> {
+    /// Literal text, including any `$(` left without its closing bracket.
+    Text(&'a str),
+    /// The Lua expression inside a balanced `$(...)`, rendered with `tostring(expr or '')`.
+    Expression(&'a str),
+}
+
+/// Splits a template into literal text and `$(...)` expressions, in order; adjacent text is one part and
+/// empty text is left out.
+pub fn template_parts(source: &str) -> Vec<TemplatePart<'_>> {
+    let b = source.as_bytes();
+    let (mut parts, mut text_start, mut i) = (Vec::new(), 0, 0);
     while i + 1 < b.len() {
         if b[i] == b'$' && b[i + 1] == b'(' {
             let mut depth = 0;
@@ -134,16 +142,37 @@ pub(super) fn template_error(template: &str) -> Option<String> {
                 depth == 0
             });
             if let Some(end) = end {
-                let line = 1 + template[..i].matches('\n').count();
-                let code = format!("__tostring(({}) or '');", &template[i + 2..end]);
-                if let Err(Some(e)) = lex(&code, line).and_then(|toks| Parser { toks: &toks, i: 0 }.expr()) {
-                    return Some(e);
+                if text_start < i {
+                    parts.push(TemplatePart::Text(&source[text_start..i]));
                 }
+                parts.push(TemplatePart::Expression(&source[i + 2..end]));
                 i = end + 1;
+                text_start = i;
                 continue;
             }
         }
         i += 1;
+    }
+    if text_start < source.len() {
+        parts.push(TemplatePart::Text(&source[text_start..]));
+    }
+    parts
+}
+
+/// The first LuaJIT syntax error of the template's `$(...)` expressions, as `template.compile` reports it
+/// (`[string "TMP"]:1: ')' expected near 'x'`). Lua constructs this parser does not model (functions, long
+/// strings, comments) are accepted.
+pub(super) fn template_error(template: &str) -> Option<String> {
+    let mut line = 1;
+    for part in template_parts(template) {
+        if let TemplatePart::Expression(expr) = part {
+            let code = format!("__tostring(({expr}) or '');");
+            if let Err(Some(e)) = lex(&code, line).and_then(|toks| Parser { toks: &toks, i: 0 }.expr()) {
+                return Some(e);
+            }
+        }
+        let (TemplatePart::Text(s) | TemplatePart::Expression(s)) = part;
+        line += s.matches('\n').count();
     }
     None
 }
@@ -393,7 +422,7 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::template_error;
+    use super::{template_error, template_parts, TemplatePart};
     use crate::schema::Context;
     use crate::FieldErrors;
     use serde_json::{json, Map, Value};
@@ -441,19 +470,20 @@ mod tests {
         assert!(
             check(json!({"replace": {"uri": "/x/$(uri_captures.a)", "body": ["j:$(not a.b == -1 .. 'x')"]}})).is_ok()
         );
-        assert_eq!(
-            err(json!({"add": {"querystring": ["uri_param2:"]}})),
-            "schema violation (config.add.querystring.1: key 'uri_param2' has no value)"
-        );
-        assert_eq!(
-            err(json!({"add": {"body": ["novalue"]}})),
-            "schema violation (config.add.body.1: key 'novalue' has no value)"
-        );
-        assert_eq!(
-            err(json!({"add": {"querystring": ["uri_param2:$(uri_captures user2)"]}})),
-            "schema violation (config.add.querystring.1: value '$(uri_captures user2)' is not in supported format, \
-             error:[string \"TMP\"]:1: ')' expected near 'user2')"
-        );
+        for (config, violation) in [
+            (
+                json!({"add": {"querystring": ["uri_param2:"]}}),
+                "config.add.querystring.1: key 'uri_param2' has no value",
+            ),
+            (json!({"add": {"body": ["novalue"]}}), "config.add.body.1: key 'novalue' has no value"),
+            (
+                json!({"add": {"querystring": ["uri_param2:$(uri_captures user2)"]}}),
+                "config.add.querystring.1: value '$(uri_captures user2)' is not in supported format, \
+                 error:[string \"TMP\"]:1: ')' expected near 'user2'",
+            ),
+        ] {
+            assert_eq!(err(config), format!("schema violation ({violation})"));
+        }
     }
 
     #[test]
@@ -475,40 +505,33 @@ mod tests {
     }
 
     #[test]
+    fn parts() {
+        use TemplatePart::{Expression, Text};
+        assert_eq!(
+            template_parts("a$(f(x))b$(y)$(unclosed c"),
+            vec![Text("a"), Expression("f(x)"), Text("b"), Expression("y"), Text("$(unclosed c")]
+        );
+        assert_eq!(template_parts("$(a $(b)"), vec![Text("$(a "), Expression("b")]);
+        assert_eq!(template_parts("$ (x)"), vec![Text("$ (x)")]);
+        assert_eq!(template_parts("$()"), vec![Expression("")]);
+        assert_eq!(template_parts(""), vec![]);
+    }
+
+    #[test]
     fn headers() {
         assert!(check(json!({"remove": {"headers": ["x-a", "x_b:ignored"]}, "rename": {"headers": ["a:b"]}})).is_ok());
-        assert_eq!(
-            err(json!({"remove": {"headers": ["a b"]}})),
-            "schema violation (config.remove.headers.1: 'a b' is not a valid header)"
-        );
-        assert_eq!(
-            err(json!({"remove": {"headers": [":x"]}})),
-            "schema violation (config.remove.headers.1: 'nil' is not a valid header)"
-        );
-        assert_eq!(
-            err(json!({"add": {"headers": ["x-a"]}})),
-            "schema violation (config.add.headers.1: invalid value: x-a)"
-        );
-        assert_eq!(
-            err(json!({"add": {"headers": ["x a:1"]}})),
-            "schema violation (config.add.headers.1: 'x a' is not a valid header)"
-        );
         assert!(check(json!({"add": {"headers": ["x-a:"], "querystring": ["q:v"]}})).is_ok());
-        assert_eq!(
-            err(json!({"rename": {"headers": ["a:b c"]}})),
-            "schema violation (config.rename.headers.1: 'b c' is not a valid header)"
-        );
-        assert_eq!(
-            err(json!({"rename": {"headers": ["a:"]}})),
-            "schema violation (config.rename.headers.1: '' is not a valid header)"
-        );
-        assert_eq!(
-            err(json!({"rename": {"body": ["a"]}})),
-            "schema violation (config.rename.body.1: key 'a' has no value)"
-        );
-        assert_eq!(
-            err(json!({"replace": {"uri": ""}})),
-            "schema violation (config.replace.uri: length must be at least 1)"
-        );
+        for (config, violation) in [
+            (json!({"remove": {"headers": ["a b"]}}), "config.remove.headers.1: 'a b' is not a valid header"),
+            (json!({"remove": {"headers": [":x"]}}), "config.remove.headers.1: 'nil' is not a valid header"),
+            (json!({"add": {"headers": ["x-a"]}}), "config.add.headers.1: invalid value: x-a"),
+            (json!({"add": {"headers": ["x a:1"]}}), "config.add.headers.1: 'x a' is not a valid header"),
+            (json!({"rename": {"headers": ["a:b c"]}}), "config.rename.headers.1: 'b c' is not a valid header"),
+            (json!({"rename": {"headers": ["a:"]}}), "config.rename.headers.1: '' is not a valid header"),
+            (json!({"rename": {"body": ["a"]}}), "config.rename.body.1: key 'a' has no value"),
+            (json!({"replace": {"uri": ""}}), "config.replace.uri: length must be at least 1"),
+        ] {
+            assert_eq!(err(config), format!("schema violation ({violation})"));
+        }
     }
 }

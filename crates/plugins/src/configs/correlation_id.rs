@@ -51,13 +51,12 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
 
     #[test]
     fn compiles_defaults() {
-        let c =
-            compile(&json!({"header_name": "Kong-Request-ID", "generator": "uuid#counter", "echo_downstream": false}))
-                .unwrap();
+        let c = compile(&validated("correlation-id", json!({}))).unwrap();
         assert_eq!(c.header_name.as_deref(), Some("Kong-Request-ID"));
         assert_eq!(c.header.unwrap().as_str(), "kong-request-id");
         assert_eq!(c.generator, Generator::UuidCounter);
@@ -67,7 +66,11 @@ mod tests {
     #[test]
     fn generators_and_null_header() {
         for (name, g) in [("uuid", Generator::Uuid), ("tracker", Generator::Tracker)] {
-            let c = compile(&json!({"header_name": null, "generator": name, "echo_downstream": true})).unwrap();
+            let c = compile(&validated(
+                "correlation-id",
+                json!({"header_name": null, "generator": name, "echo_downstream": true}),
+            ))
+            .unwrap();
             assert_eq!(c.generator, g);
             assert!(c.header.is_none() && c.echo_downstream);
         }
@@ -75,8 +78,13 @@ mod tests {
 
     #[test]
     fn rejects_what_cannot_be_used() {
-        assert!(compile(&json!({"header_name": "a b", "generator": "uuid", "echo_downstream": false})).is_err());
-        assert!(compile(&json!({"header_name": "x", "generator": "nope", "echo_downstream": false})).is_err());
-        assert!(compile(&json!({"header_name": "x", "generator": "uuid"})).is_err());
+        assert!(compile(&validated("correlation-id", json!({"header_name": "a b"}))).is_err());
+        // Configs the schema rejects.
+        let mut bad = validated("correlation-id", json!({}));
+        bad["generator"] = json!("nope");
+        assert!(compile(&bad).is_err());
+        bad.as_object_mut().unwrap().remove("echo_downstream");
+        bad["generator"] = json!("uuid");
+        assert!(compile(&bad).is_err());
     }
 }

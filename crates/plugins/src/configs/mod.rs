@@ -44,3 +44,16 @@ pub fn compile(name: &str, config: &Value) -> Option<Result<CompiledConfig, Stri
         _ => return None,
     })
 }
+
+/// The `config` of a `plugin` entity as the Admin API stores it: `config` run through the plugin's schema
+/// (`gatehouse_model::plugin_schemas`), with every default filled in. Panics with the schema violation when
+/// the schema rejects it.
+#[cfg(test)]
+pub(crate) fn validated(plugin: &str, config: Value) -> Value {
+    let schema = gatehouse_model::plugin_schemas::entity_schema(plugin).expect("a plugin with a schema");
+    let input = serde_json::json!({"name": plugin, "config": config}).as_object().cloned().unwrap();
+    match schema.prepare(input, gatehouse_model::schema::Context::Insert, None, 0) {
+        Ok(mut entity) => entity.remove("config").unwrap(),
+        Err(e) => panic!("invalid {plugin} config: {}", e.summary()),
+    }
+}

@@ -91,25 +91,14 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
-
-    fn config(extra: Value) -> Value {
-        let mut base = json!({
-            "scopes": null, "mandatory_scope": false, "provision_key": "key", "token_expiration": 7200,
-            "enable_authorization_code": true, "enable_implicit_grant": false, "enable_client_credentials": false,
-            "enable_password_grant": false, "hide_credentials": false, "accept_http_if_already_terminated": false,
-            "anonymous": null, "global_credentials": false, "auth_header_name": "authorization",
-            "refresh_token_ttl": 1_209_600, "reuse_refresh_token": false, "pkce": "lax", "realm": null,
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        base
-    }
 
     #[test]
     fn defaults() {
-        let c = compile(&config(json!({}))).unwrap();
+        // The schema needs at least one flow enabled.
+        let c =
+            compile(&validated("oauth2", json!({"provision_key": "key", "enable_authorization_code": true}))).unwrap();
         assert_eq!((c.token_expiration, c.refresh_token_ttl), (Some(7200), Some(1_209_600)));
         assert_eq!(
             (c.pkce, c.auth_header_name.as_str(), c.provision_key.as_deref()),
@@ -122,22 +111,27 @@ mod tests {
 
     #[test]
     fn values() {
-        let c = compile(&config(json!({
-            "scopes": ["email", "profile"], "mandatory_scope": true, "token_expiration": 0, "refresh_token_ttl": 0,
-            "pkce": "strict", "auth_header_name": null, "anonymous": "anon", "realm": "kong",
-            "enable_client_credentials": true, "hide_credentials": true, "global_credentials": true,
-        })))
+        let c = compile(&validated(
+            "oauth2",
+            json!({
+                "scopes": ["email", "profile"], "mandatory_scope": true, "token_expiration": 0, "refresh_token_ttl": 0,
+                "pkce": "strict", "auth_header_name": null, "anonymous": "anon", "realm": "kong",
+                "enable_client_credentials": true, "hide_credentials": true, "global_credentials": true,
+            }),
+        ))
         .unwrap();
         assert_eq!(c.scopes, Some(vec!["email".to_string(), "profile".to_string()]));
         assert_eq!((c.token_expiration, c.refresh_token_ttl), (None, None));
         assert_eq!((c.pkce, c.auth_header_name.as_str()), (Pkce::Strict, "authorization"));
         assert_eq!((c.anonymous.as_deref(), c.realm.as_deref()), (Some("anon"), Some("kong")));
         assert!(c.mandatory_scope && c.enable_client_credentials && c.hide_credentials && c.global_credentials);
-        assert_eq!(
-            compile(&config(json!({"token_expiration": 90.7, "pkce": "none"}))).unwrap().token_expiration,
-            Some(90)
-        );
-        assert!(compile(&config(json!({"pkce": "S256"}))).is_err());
-        assert!(compile(&config(json!({"token_expiration": null}))).is_err());
+        let c = validated("oauth2", json!({"token_expiration": 90.7, "pkce": "none", "enable_password_grant": true}));
+        assert_eq!(compile(&c).unwrap().token_expiration, Some(90));
+        // Values the schema rejects.
+        for (field, value) in [("pkce", json!("S256")), ("token_expiration", Value::Null)] {
+            let mut bad = c.clone();
+            bad[field] = value;
+            assert!(compile(&bad).is_err(), "{field}");
+        }
     }
 }

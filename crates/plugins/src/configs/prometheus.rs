@@ -42,18 +42,19 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
 
     #[test]
     fn flags() {
-        let all_off = json!({
-            "per_consumer": false, "status_code_metrics": false, "ai_metrics": false, "latency_metrics": false,
-            "bandwidth_metrics": false, "upstream_health_metrics": false,
-        });
-        assert_eq!(compile(&all_off).unwrap(), Config::default());
-        let c =
-            compile(&json!({"per_consumer": true, "latency_metrics": null, "upstream_health_metrics": true})).unwrap();
+        assert_eq!(compile(&validated("prometheus", json!({}))).unwrap(), Config::default());
+        let c = validated(
+            "prometheus",
+            json!({"per_consumer": true, "latency_metrics": null, "upstream_health_metrics": true}),
+        );
+        let c = compile(&c).unwrap();
         assert!(c.per_consumer && c.upstream_health_metrics && !c.latency_metrics && !c.status_code_metrics);
+        // Configs the schema rejects.
         assert!(compile(&json!({"per_consumer": "yes"})).is_err());
         assert!(compile(&json!({"other": true})).is_err());
     }

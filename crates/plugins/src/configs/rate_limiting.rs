@@ -176,28 +176,23 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
 
-    fn config(extra: Value) -> Value {
-        let mut base = json!({
-            "second": null, "minute": null, "hour": null, "day": null, "month": null, "year": null,
-            "limit_by": "consumer", "header_name": null, "path": null, "policy": "local", "fault_tolerant": true,
-            "redis": {
-                "host": null, "port": 6379, "timeout": 2000, "username": null, "password": null,
-                "database": 0, "ssl": false, "ssl_verify": false, "server_name": null,
-            },
-            "hide_client_headers": false, "error_code": 429, "error_message": "API rate limit exceeded",
-            "sync_rate": -1,
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        base
+    fn compiled(config: Value) -> Result<Config, String> {
+        compile(&validated("rate-limiting", config))
+    }
+
+    /// A config the schema rejects: `config` valid, then `field` set to `value`.
+    fn invalid(config: Value, field: &str, value: Value) -> Result<Config, String> {
+        let mut c = validated("rate-limiting", config);
+        c[field] = value;
+        compile(&c)
     }
 
     #[test]
     fn limits_in_period_order() {
-        let c = compile(&config(json!({"hour": 100, "second": 5, "year": 1e6}))).unwrap();
+        let c = compiled(json!({"hour": 100, "second": 5, "year": 1e6})).unwrap();
         let got: Vec<(&str, u64, f64)> =
             c.limits.iter().map(|l| (l.period.name(), l.period.seconds(), l.limit)).collect();
         assert_eq!(got, vec![("second", 1, 5.0), ("hour", 3600, 100.0), ("year", 31_536_000, 1e6)]);
@@ -210,25 +205,25 @@ mod tests {
         assert_eq!(c.error_message, "API rate limit exceeded");
         assert!(c.fault_tolerant && !c.hide_client_headers);
         assert_eq!(Period::Month.seconds(), 2_592_000);
-        assert!(compile(&config(json!({}))).is_err());
+        assert!(invalid(json!({"minute": 1}), "minute", Value::Null).is_err());
     }
 
     #[test]
     fn limit_by_and_policy() {
-        let c = compile(&config(json!({"minute": 1, "limit_by": "header", "header_name": "X-App"}))).unwrap();
+        let c = compiled(json!({"minute": 1, "limit_by": "header", "header_name": "X-App"})).unwrap();
         assert_eq!(c.limit_by, LimitBy::Header("X-App".into()));
-        let c = compile(&config(json!({"minute": 1, "limit_by": "path", "path": "/p"}))).unwrap();
+        let c = compiled(json!({"minute": 1, "limit_by": "path", "path": "/p"})).unwrap();
         assert_eq!(c.limit_by, LimitBy::Path("/p".into()));
-        assert!(compile(&config(json!({"minute": 1, "limit_by": "header"}))).is_err());
-        let redis = json!({"host": "r.test", "port": 6380, "timeout": 100, "username": null, "password": "pw",
-                           "database": 2, "ssl": true, "ssl_verify": false, "server_name": "sni.test"});
-        let c = compile(&config(json!({"minute": 1, "policy": "redis", "redis": redis, "sync_rate": 0.5}))).unwrap();
+        assert!(invalid(json!({"minute": 1}), "limit_by", json!("header")).is_err());
+        let redis = json!({"host": "r.test", "port": 6380, "timeout": 100, "password": "pw", "database": 2,
+                           "ssl": true, "server_name": "sni.test"});
+        let c = compiled(json!({"minute": 1, "policy": "redis", "redis": redis, "sync_rate": 0.5})).unwrap();
         assert_eq!((c.policy, c.sync_rate), (Policy::Redis, Some(0.5)));
         assert_eq!((c.redis.host.as_deref(), c.redis.port, c.redis.database), (Some("r.test"), Some(6380), Some(2)));
-        assert!(compile(&config(json!({"minute": 1, "policy": "redis"}))).is_err());
-        let c = compile(&config(json!({"minute": 1, "policy": "cluster", "limit_by": "ip"}))).unwrap();
+        assert!(invalid(json!({"minute": 1}), "policy", json!("redis")).is_err());
+        let c = compiled(json!({"minute": 1, "policy": "cluster", "limit_by": "ip"})).unwrap();
         assert_eq!((c.policy, c.limit_by), (Policy::Cluster, LimitBy::Ip));
-        assert!(compile(&config(json!({"minute": 1, "error_code": 42.5}))).is_err());
-        assert_eq!(compile(&config(json!({"minute": 1, "error_code": 503}))).unwrap().error_code, 503);
+        assert!(compiled(json!({"minute": 1, "error_code": 42.5})).is_err());
+        assert_eq!(compiled(json!({"minute": 1, "error_code": 503})).unwrap().error_code, 503);
     }
 }

@@ -59,11 +59,13 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
 
     fn limit(size: Value, unit: &str) -> Option<i64> {
-        let config = json!({"allowed_payload_size": size, "size_unit": unit, "require_content_length": false});
-        compile(&config).unwrap().limit_bytes
+        compile(&validated("request-size-limiting", json!({"allowed_payload_size": size, "size_unit": unit})))
+            .unwrap()
+            .limit_bytes
     }
 
     #[test]
@@ -78,27 +80,32 @@ mod tests {
 
     #[test]
     fn compares_like_kong() {
-        let c = compile(&json!({"allowed_payload_size": 10, "size_unit": "bytes", "require_content_length": true}))
-            .unwrap();
+        let c = compile(&validated(
+            "request-size-limiting",
+            json!({"allowed_payload_size": 10, "size_unit": "bytes", "require_content_length": true}),
+        ))
+        .unwrap();
         assert!(c.require_content_length);
         assert_eq!(c.size_unit, SizeUnit::Bytes);
         assert_eq!(c.exceeds(10), Some(false));
         assert_eq!(c.exceeds(11), Some(true));
-        let zero =
-            compile(&json!({"allowed_payload_size": 0, "size_unit": "megabytes", "require_content_length": false}))
-                .unwrap();
+        let zero = compile(&validated("request-size-limiting", json!({"allowed_payload_size": 0}))).unwrap();
+        assert_eq!((zero.size_unit, zero.require_content_length), (SizeUnit::Megabytes, false));
         assert_eq!(zero.exceeds(0), Some(false));
         assert_eq!(zero.exceeds(1), Some(true));
     }
 
     #[test]
     fn rejects_malformed() {
-        assert!(compile(
-            &json!({"allowed_payload_size": 1, "size_unit": "gigabytes", "require_content_length": false})
-        )
-        .is_err());
-        assert!(compile(&json!({"allowed_payload_size": 1.5, "size_unit": "bytes", "require_content_length": false}))
-            .is_err());
-        assert!(compile(&json!({"allowed_payload_size": 1, "size_unit": "bytes"})).is_err());
+        // Configs the schema rejects.
+        let mut bad = validated("request-size-limiting", json!({}));
+        bad["size_unit"] = json!("gigabytes");
+        assert!(compile(&bad).is_err());
+        bad["size_unit"] = json!("bytes");
+        bad["allowed_payload_size"] = json!(1.5);
+        assert!(compile(&bad).is_err());
+        bad["allowed_payload_size"] = json!(1);
+        bad.as_object_mut().unwrap().remove("require_content_length");
+        assert!(compile(&bad).is_err());
     }
 }

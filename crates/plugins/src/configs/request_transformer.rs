@@ -1,6 +1,7 @@
 //! `request-transformer` (`kong/plugins/request-transformer/access.lua`): every `name:value` entry split
 //! once, and each value parsed into a Penlight template of literal text and `$(...)` Lua expressions.
 
+use gatehouse_model::plugin_schemas::{template_parts, TemplatePart};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -21,30 +22,13 @@ pub struct Template {
 
 impl Template {
     pub fn parse(source: &str) -> Template {
-        let b = source.as_bytes();
-        let (mut parts, mut text_start, mut i) = (Vec::new(), 0, 0);
-        while i + 1 < b.len() {
-            if b[i] == b'$' && b[i + 1] == b'(' {
-                let mut depth = 0;
-                let end = (i + 1..b.len()).find(|&j| {
-                    depth += (b[j] == b'(') as i32 - (b[j] == b')') as i32;
-                    depth == 0
-                });
-                if let Some(end) = end {
-                    if text_start < i {
-                        parts.push(Part::Text(source[text_start..i].to_string()));
-                    }
-                    parts.push(Part::Expr(source[i + 2..end].to_string()));
-                    i = end + 1;
-                    text_start = i;
-                    continue;
-                }
-            }
-            i += 1;
-        }
-        if text_start < source.len() {
-            parts.push(Part::Text(source[text_start..].to_string()));
-        }
+        let parts = template_parts(source)
+            .into_iter()
+            .map(|part| match part {
+                TemplatePart::Text(text) => Part::Text(text.to_string()),
+                TemplatePart::Expression(expr) => Part::Expr(expr.to_string()),
+            })
+            .collect();
         Template { source: source.to_string(), parts }
     }
 
@@ -61,16 +45,20 @@ pub struct Pair {
     pub value: Option<Template>,
 }
 
-/// Kong's `iter`: `"^([^:]+):*(.-)$"`. `None` for an entry starting with a colon, which has no name (the
-/// schema lets one through only in `remove.body`/`remove.querystring`, where it can match nothing).
-pub fn parse_pair(entry: &str) -> Option<Pair> {
+/// Kong's `iter`: `"^([^:]+):*(.-)$"`, the name and what follows its colon(s) (empty when nothing does).
+/// `None` for an entry starting with a colon, which has no name (the schemas let one through only in lists
+/// of names such as `remove.body`, where it can match nothing). Shared with `response-transformer`.
+pub fn split_pair(entry: &str) -> Option<(&str, &str)> {
     let (name, value) = match entry.find(':') {
         Some(i) => (&entry[..i], entry[i..].trim_start_matches(':')),
         None => (entry, ""),
     };
-    if name.is_empty() {
-        return None;
-    }
+    (!name.is_empty()).then_some((name, value))
+}
+
+/// `split_pair` with the value parsed as a template.
+pub fn parse_pair(entry: &str) -> Option<Pair> {
+    let (name, value) = split_pair(entry)?;
     Some(Pair { name: name.to_string(), value: (!value.is_empty()).then(|| Template::parse(value)) })
 }
 
@@ -143,18 +131,11 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
 
-    fn config(extra: Value) -> Value {
-        let empty = json!({"body": [], "headers": [], "querystring": []});
-        let mut replace = empty.clone();
-        replace["uri"] = Value::Null;
-        let mut base = json!({"http_method": null, "remove": empty, "rename": empty, "replace": replace,
-                              "add": empty, "append": empty});
-        for (k, v) in extra.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        base
+    fn config(config: Value) -> Config {
+        compile(&validated("request-transformer", config)).unwrap()
     }
 
     fn text(s: &str) -> Option<Template> {
@@ -163,7 +144,7 @@ mod tests {
 
     #[test]
     fn empty() {
-        let c = compile(&config(json!({}))).unwrap();
+        let c = config(json!({}));
         assert!(c.remove.is_empty() && c.rename.is_empty() && c.replace.is_empty() && c.add.is_empty());
         assert!(c.append.is_empty());
         assert_eq!((c.http_method, c.replace_uri), (None, None));
@@ -172,14 +153,13 @@ mod tests {
 
     #[test]
     fn pairs() {
-        let c = compile(&config(json!({
+        let c = config(json!({
             "http_method": "POST",
             "remove": {"body": ["a"], "headers": ["x-a:ignored"], "querystring": ["q"]},
-            "rename": {"body": [], "headers": ["old:new"], "querystring": []},
+            "rename": {"headers": ["old:new"]},
             "add": {"body": ["k:::v:w"], "headers": ["h:"], "querystring": ["q:$(uri_captures.id)-x"]},
-            "replace": {"body": [], "headers": [], "querystring": [], "uri": "/u/$(uri_captures[\"n\"])"},
-        })))
-        .unwrap();
+            "replace": {"uri": "/u/$(uri_captures[\"n\"])"},
+        }));
         assert_eq!(c.http_method.as_deref(), Some("POST"));
         assert_eq!(c.remove.headers, vec![Pair { name: "x-a".into(), value: text("ignored") }]);
         assert_eq!(c.remove.body[0].name, "a");
@@ -196,20 +176,15 @@ mod tests {
 
     #[test]
     fn templates() {
-        let t = Template::parse("a$(f(x))b$(y)$(unclosed c");
+        // The splitting itself is tested with `template_parts` in the model crate.
+        let t = Template::parse("a$(f(x))b$(unclosed c");
         assert_eq!(
             t.parts,
-            vec![
-                Part::Text("a".into()),
-                Part::Expr("f(x)".into()),
-                Part::Text("b".into()),
-                Part::Expr("y".into()),
-                Part::Text("$(unclosed c".into()),
-            ]
+            vec![Part::Text("a".into()), Part::Expr("f(x)".into()), Part::Text("b$(unclosed c".into())]
         );
-        assert_eq!(Template::parse("$ (x)").parts, vec![Part::Text("$ (x)".into())]);
         assert_eq!(parse_pair(":x"), None);
-        let c = compile(&config(json!({"remove": {"body": [":x", "y"], "headers": [], "querystring": []}}))).unwrap();
+        assert_eq!(split_pair("a::b:c"), Some(("a", "b:c")));
+        let c = config(json!({"remove": {"body": [":x", "y"]}}));
         assert_eq!(c.remove.body, vec![Pair { name: "y".into(), value: None }]);
     }
 }

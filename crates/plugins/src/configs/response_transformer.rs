@@ -1,6 +1,7 @@
 //! `response-transformer` (`header_transformer.lua`, `body_transformer.lua`): every `name:value` entry
 //! split once, JSON entries paired with their `json_types` cast.
 
+use super::request_transformer::split_pair;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -82,13 +83,10 @@ struct Raw {
     append: RawValues,
 }
 
-/// Kong's `iter`: `"^([^:]+):*(.-)$"`; entries starting with a colon have no name and are skipped.
+/// Kong's `iter` (see `request_transformer::split_pair`); entries starting with a colon are skipped.
 pub fn parse_pair(entry: &str) -> Option<Pair> {
-    let (name, value) = match entry.find(':') {
-        Some(i) => (&entry[..i], entry[i..].trim_start_matches(':')),
-        None => (entry, ""),
-    };
-    (!name.is_empty()).then(|| Pair { name: name.into(), value: (!value.is_empty()).then(|| value.into()) })
+    let (name, value) = split_pair(entry)?;
+    Some(Pair { name: name.into(), value: (!value.is_empty()).then(|| value.into()) })
 }
 
 fn pairs(list: &[String]) -> Vec<Pair> {
@@ -129,17 +127,8 @@ pub fn compile(config: &Value) -> Result<Config, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::configs::validated;
     use serde_json::json;
-
-    fn config(extra: Value) -> Value {
-        let names = json!({"json": [], "headers": []});
-        let values = json!({"json": [], "json_types": [], "headers": []});
-        let mut base = json!({"remove": names, "rename": names, "replace": values, "add": values, "append": values});
-        for (k, v) in extra.as_object().unwrap() {
-            base[k] = v.clone();
-        }
-        base
-    }
 
     fn pair(name: &str, value: Option<&str>) -> Pair {
         Pair { name: name.into(), value: value.map(Into::into) }
@@ -147,7 +136,7 @@ mod tests {
 
     #[test]
     fn empty() {
-        let c = compile(&config(json!({}))).unwrap();
+        let c = compile(&validated("response-transformer", json!({}))).unwrap();
         assert!(!c.transforms_json());
         assert_eq!(c.add, Values::default());
         assert!(compile(&json!({"remove": {}})).is_err());
@@ -155,7 +144,7 @@ mod tests {
 
     #[test]
     fn entries() {
-        let c = compile(&config(json!({
+        let c = compile(&validated("response-transformer", json!({
             "remove": {"json": ["a", "b:ignored"], "headers": ["x-a"]},
             "rename": {"json": ["old:new"], "headers": ["h1:h2"]},
             "add": {"json": ["n:1", "b:true", "s:x:y", "e:"], "json_types": ["number", "boolean"], "headers": ["h::v"]},
@@ -176,7 +165,9 @@ mod tests {
         );
         assert_eq!(c.add.headers, vec![pair("h", Some("v"))]);
         assert_eq!(parse_pair(":x"), None);
-        let bad = json!({"json": ["a:1"], "json_types": ["date"], "headers": []});
-        assert!(compile(&config(json!({"append": bad}))).is_err());
+        // A type the schema rejects.
+        let mut bad = validated("response-transformer", json!({"append": {"json": ["a:1"]}}));
+        bad["append"]["json_types"] = json!(["date"]);
+        assert!(compile(&bad).is_err());
     }
 }
