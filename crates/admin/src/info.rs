@@ -21,9 +21,8 @@ pub async fn route(state: &AdminState, segs: &[&str], method: &Method, query: Op
         ["endpoints"] => guard(read, endpoints()),
         ["schemas", name] => guard(read, entity_schema(name)),
         ["plugins", "enabled"] => guard(read, enabled_plugins(state)),
-        ["schemas", "plugins", name] | ["plugins", "schema", name] if *name != "validate" => {
-            guard(read, plugin_schema(state, name))
-        }
+        ["schemas", "plugins", name] if *name != "validate" => guard(read, plugin_schema(state, name, false)),
+        ["plugins", "schema", name] => guard(read, plugin_schema(state, name, true)),
         ["tags"] => guard(read, tags(state, None, query).await),
         ["tags", tag] => guard(read, tags(state, Some(tag), query).await),
         ["config"] => reply::message(
@@ -149,16 +148,20 @@ fn entity_schema(name: &str) -> Response {
     }
 }
 
-/// `GET /schemas/plugins/{name}`: the plugin's own schema. Enabled plugins whose config schema Gatehouse
-/// does not know yet are described with a free-form `config` record.
-fn plugin_schema(state: &AdminState, name: &str) -> Response {
+/// `GET /schemas/plugins/{name}`: the plugin's own schema, or with `config_only` (the deprecated
+/// `/plugins/schema/{name}`) its config record. Enabled plugins whose config schema Gatehouse does not know
+/// yet are described with a free-form `config` record.
+fn plugin_schema(state: &AdminState, name: &str, config_only: bool) -> Response {
     if !state.dao.plugin_enabled(name) {
         return reply::message(StatusCode::NOT_FOUND, &format!("No plugin named '{name}'"));
     }
-    match gatehouse_model::plugin_schemas::plugin_schema(name) {
-        Some(schema) => reply::json(StatusCode::OK, schema.to_json()),
-        None => reply::json(StatusCode::OK, json!({ "fields": [{ "config": { "type": "record", "fields": [] } }] })),
-    }
+    let body = match (gatehouse_model::plugin_schemas::plugin_schema(name), config_only) {
+        (Some(schema), false) => schema.to_json(),
+        (Some(schema), true) => schema.config_json(),
+        (None, false) => json!({ "entity_checks": [], "fields": [{ "config": { "type": "record", "fields": [] } }] }),
+        (None, true) => json!({ "entity_checks": [], "fields": [] }),
+    };
+    reply::json(StatusCode::OK, body)
 }
 
 /// `POST /schemas/{entity}/validate`.

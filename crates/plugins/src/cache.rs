@@ -298,3 +298,7 @@ impl EntityCache {
 fn downcast<T: Send + Sync + 'static>(entry: &Entry) -> Option<Arc<T>> {
     entry.value.clone().and_then(|v| v.downcast::<T>().ok())
 }
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

@@ -24,6 +24,7 @@ use uuid::Uuid;
 /// work when some plugin in the chain needs it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Phases {
+    pub certificate: bool,
     pub rewrite: bool,
     pub response_headers: bool,
     pub response_body: bool,
@@ -39,7 +40,8 @@ pub trait Plugin: Send + Sync + 'static {
     fn needs_body(&self) -> bool {
         false
     }
-    /// TLS handshake, global plugins only, with the SNI the client sent.
+    /// After the TLS handshake (Kong runs it during the handshake), global plugins only, with the SNI the
+    /// client sent.
     fn certificate(&self, _sni: Option<&str>) {}
     /// Before routing; only global plugins run it, as in Kong.
     fn rewrite(&self, _ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {
@@ -178,6 +180,8 @@ pub struct PluginSet {
     cache: Option<Arc<EntityCache>>,
     /// Whether some global config has a rewrite phase.
     rewrite: bool,
+    /// Whether some global config has a certificate phase.
+    certificate: bool,
 }
 
 /// Why a plugin row was left out of a snapshot.
@@ -251,8 +255,10 @@ impl PluginSet {
         slots.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let slots: Vec<Slot> = slots.into_iter().map(|(_, _, s)| s).collect();
         let global = Scope { route: None, service: None, consumer: None };
-        let rewrite = slots.iter().any(|s| s.scopes.get(&global).is_some_and(|i| i.phases.rewrite));
-        (PluginSet { slots, cache: Some(cache), rewrite }, skipped)
+        let global_has =
+            |phase: fn(&Phases) -> bool| slots.iter().any(|s| s.scopes.get(&global).is_some_and(|i| phase(&i.phases)));
+        let (rewrite, certificate) = (global_has(|p| p.rewrite), global_has(|p| p.certificate));
+        (PluginSet { slots, cache: Some(cache), rewrite, certificate }, skipped)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -262,6 +268,11 @@ impl PluginSet {
     /// The entity cache credential lookups go through (`None` only for the initial empty set).
     pub fn cache(&self) -> Option<&EntityCache> {
         self.cache.as_deref()
+    }
+
+    /// Whether a global config runs in the certificate phase.
+    pub fn has_certificate(&self) -> bool {
+        self.certificate
     }
 
     /// Whether a global config runs in the rewrite phase.
@@ -290,7 +301,9 @@ impl PluginSet {
     pub fn certificate(&self, sni: Option<&str>) {
         for slot in &self.slots {
             if let Some(instance) = slot.scopes.get(&Scope { route: None, service: None, consumer: None }) {
-                instance.handler.certificate(sni);
+                if instance.phases.certificate {
+                    instance.handler.certificate(sni);
+                }
             }
         }
     }

@@ -311,7 +311,13 @@ impl Proxy {
                         let (io, sni) = match tls {
                             None => (Io::Plain(stream), None),
                             Some(acceptor) => match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
-                                Ok((stream, sni, _h2)) => (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from)),
+                                Ok((stream, sni, _h2)) => {
+                                    let plugins = proxy.snapshot.load().plugins.clone();
+                                    if plugins.has_certificate() {
+                                        plugins.certificate(sni.as_deref());
+                                    }
+                                    (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from))
+                                }
                                 Err(e) => {
                                     tracing::debug!(error = %e, "TLS handshake failed");
                                     return;

@@ -38,7 +38,14 @@ struct Shouting;
 
 impl Plugin for Shouting {
     fn phases(&self) -> Phases {
-        Phases { response_headers: true, response_body: true, log: true, ..Phases::default() }
+        Phases { rewrite: true, response_headers: true, response_body: true, log: true, ..Phases::default() }
+    }
+    fn rewrite(&self, ctx: &mut RequestCtx<'_>) -> Result<(), gatehouse_plugins::Exit> {
+        // Before routing: the path can still change which route matches.
+        if ctx.parts.uri.path() == "/old" {
+            ctx.parts.uri = http::Uri::from_static("/anything");
+        }
+        Ok(())
     }
     async fn access(&self, ctx: &mut RequestCtx<'_>) -> Result<(), gatehouse_plugins::Exit> {
         ACCESS_CALLS.fetch_add(1, Ordering::SeqCst);
@@ -94,7 +101,7 @@ async fn response_phases_apply_and_logging_never_delays_the_response() {
     let service_id = "00000000-0000-4000-8000-000000000001";
     let services = [map(json!({"id": service_id, "protocol": "http", "host": "127.0.0.1", "port": upstream.port()}))];
     let routes = [map(json!({
-        "id": "00000000-0000-4000-8000-000000000002", "paths": ["/"], "service": {"id": service_id},
+        "id": "00000000-0000-4000-8000-000000000002", "paths": ["/anything"], "service": {"id": service_id},
         "protocols": ["http"], "strip_path": true, "preserve_host": false,
     }))];
     let mut snapshot = Snapshot::build(&routes, &services, 1);
@@ -112,7 +119,7 @@ async fn response_phases_apply_and_logging_never_delays_the_response() {
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(proxy.clone().serve(listener, None, stop));
 
-    let reply = reqwest::get(format!("http://127.0.0.1:{port}/anything")).await.unwrap();
+    let reply = reqwest::get(format!("http://127.0.0.1:{port}/old")).await.unwrap();
     assert_eq!(reply.status(), 200);
     assert_eq!(reply.headers()["x-phase"], "response-headers");
     let body = reply.text().await.unwrap();

@@ -246,7 +246,7 @@ impl Dao {
         let raw = input.clone();
         let mut entity =
             schema.prepare(input, ctx, existing, crate::now_seconds()).map_err(KongError::schema_violation)?;
-        entity_rules::before_write(schema, &raw, &mut entity, expiry);
+        entity_rules::before_write(schema, &raw, existing, &mut entity, expiry)?;
         if schema.name == "plugins" {
             let name = entity.get("name").and_then(Value::as_str).unwrap_or_default();
             if !self.plugin_enabled(name) {

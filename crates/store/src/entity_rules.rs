@@ -56,8 +56,16 @@ pub(crate) fn without_ttl(schema: &Schema, stored: Option<Entity>) -> Option<Ent
     Some(stored)
 }
 
-/// Rules applied to a validated entity before it is written.
-pub(crate) fn before_write(schema: &Schema, input: &Entity, entity: &mut Entity, expiry: Option<i64>) {
+/// Rules applied to a validated entity before it is written. A basic-auth password is hashed with its
+/// consumer's id, so moving a credential to another consumer needs the password again (Kong's
+/// transformation `needs`).
+pub(crate) fn before_write(
+    schema: &Schema,
+    input: &Entity,
+    stored: Option<&Entity>,
+    entity: &mut Entity,
+    expiry: Option<i64>,
+) -> Result<(), StoreError> {
     if schema.ttl {
         entity.insert("ttl".into(), expiry.map(Value::from).unwrap_or(Value::Null));
     }
@@ -68,7 +76,21 @@ pub(crate) fn before_write(schema: &Schema, input: &Entity, entity: &mut Entity,
             entity.get("consumer").and_then(|c| c.get("id")).and_then(Value::as_str).map(str::to_string),
         ) {
             entity.insert("password".into(), Value::from(basic_auth_password_hash(&consumer, password)));
+        } else if !input.contains_key("password") && moves_consumer(input, stored) {
+            let mut errors = gatehouse_model::FieldErrors::default();
+            errors.entity("all or none of these fields must be set: 'password', 'consumer.id'");
+            return Err(KongError::schema_violation(errors).into());
         }
+    }
+    Ok(())
+}
+
+/// Whether a write names a consumer other than the stored one.
+fn moves_consumer(input: &Entity, stored: Option<&Entity>) -> bool {
+    let consumer = |e: &Entity| e.get("consumer").and_then(|c| c.get("id")).and_then(Value::as_str).map(str::to_string);
+    match input.get("consumer") {
+        None => false,
+        Some(_) => stored.is_none_or(|s| consumer(s) != consumer(input)),
     }
 }
 

@@ -79,19 +79,27 @@ impl PluginSchema {
 
     /// The JSON Kong serves at `GET /schemas/plugins/{name}`.
     pub fn to_json(&self) -> Value {
-        let own = Schema {
+        self.as_schema(self.fields.clone(), self.entity_checks.clone()).to_json()
+    }
+
+    /// The JSON of the deprecated `GET /plugins/schema/{name}`: the `config` record alone.
+    pub fn config_json(&self) -> Value {
+        self.as_schema(self.config_fields().to_vec(), Vec::new()).to_json()
+    }
+
+    fn as_schema(&self, fields: Vec<Field>, entity_checks: Vec<EntityCheck>) -> Schema {
+        Schema {
             name: self.name,
             admin_api_name: None,
             endpoint_key: None,
             cache_key: &[],
-            fields: self.fields.clone(),
-            entity_checks: self.entity_checks.clone(),
+            fields,
+            entity_checks,
             shorthand: None,
             transform: None,
             indexed: &[],
             ttl: false,
-        };
-        own.to_json()
+        }
     }
 
     fn build_entity_schema(&self) -> Schema {

@@ -17,17 +17,10 @@ pub(super) fn schema_to_json(schema: &Schema) -> Value {
             EntityCheck::Custom(_) | EntityCheck::Precheck(_) | EntityCheck::FieldRules(_) => None,
         })
         .collect();
+    // Kong's `schema_to_jsonable`: exactly these two keys, `entity_checks` even when empty.
     let mut out = Map::new();
+    out.insert("entity_checks".into(), Value::Array(checks));
     out.insert("fields".into(), Value::Array(fields));
-    if !checks.is_empty() {
-        out.insert("entity_checks".into(), Value::Array(checks));
-    }
-    if let Some(key) = schema.endpoint_key {
-        out.insert("endpoint_key".into(), Value::from(key));
-    }
-    if !schema.cache_key.is_empty() {
-        out.insert("cache_key".into(), json!(schema.cache_key));
-    }
     Value::Object(out)
 }
 

@@ -1,0 +1,128 @@
+//! The cache's own rules, with the database replaced by a table in memory that counts queries and can be
+//! made unreachable. (End-to-end tests cover the real store.)
+
+use super::*;
+use serde_json::json;
+use std::sync::atomic::AtomicBool;
+
+#[derive(Default)]
+struct Table {
+    rows: Mutex<HashMap<String, Row>>,
+    queries: AtomicU64,
+    down: AtomicBool,
+    /// Each query waits this long, so concurrent misses overlap.
+    delay: Duration,
+}
+
+impl EntitySource for Table {
+    fn find<'a>(
+        &'a self,
+        _: &'static str,
+        _: &'static str,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Row>, LookupError>> {
+        Box::pin(async move {
+            self.queries.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            if self.down.load(Ordering::SeqCst) {
+                return Err(LookupError(Arc::from("connection refused")));
+            }
+            Ok(self.rows.lock().unwrap().get(value).cloned())
+        })
+    }
+    fn of_consumer<'a>(&'a self, _: &'static str, _: &'a str) -> BoxFuture<'a, Result<Vec<Row>, LookupError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+const ID: &str = "00000000-0000-4000-8000-000000000001";
+
+fn key_row(key: &str) -> Row {
+    json!({"id": ID, "key": key, "consumer": {"id": ID}}).as_object().cloned().unwrap()
+}
+
+fn key_of(rows: &[Row]) -> Option<String> {
+    rows.first().and_then(|r| r.get("key")).and_then(Value::as_str).map(str::to_string)
+}
+
+fn cache(table: Arc<Table>, settings: CacheSettings) -> Arc<EntityCache> {
+    EntityCache::new(table, settings)
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_query_and_hits_query_nothing() {
+    let table = Arc::new(Table { delay: Duration::from_millis(50), ..Default::default() });
+    table.rows.lock().unwrap().insert("k1".into(), key_row("k1"));
+    let cache = cache(table.clone(), CacheSettings::default());
+    let lookups = (0..20).map(|_| cache.get(Kind::KeyAuth, "k1", key_of));
+    let results = futures_util::future::join_all(lookups).await;
+    assert!(results.iter().all(|r| r.as_ref().ok().and_then(|v| v.as_deref().cloned()) == Some("k1".into())));
+    assert_eq!(table.queries.load(Ordering::SeqCst), 1);
+    for _ in 0..10 {
+        cache.get(Kind::KeyAuth, "k1", key_of).await.unwrap();
+    }
+    assert_eq!(table.queries.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn misses_are_cached_until_the_row_appears() {
+    let table = Arc::new(Table::default());
+    let cache = cache(table.clone(), CacheSettings::default());
+    assert!(cache.get(Kind::KeyAuth, "k2", key_of).await.unwrap().is_none());
+    assert!(cache.get(Kind::KeyAuth, "k2", key_of).await.unwrap().is_none());
+    assert_eq!(table.queries.load(Ordering::SeqCst), 1, "the miss is cached");
+    let row = key_row("k2");
+    table.rows.lock().unwrap().insert("k2".into(), row.clone());
+    cache.invalidate("keyauth_credentials", ID, Some(&row)).await;
+    assert_eq!(cache.get(Kind::KeyAuth, "k2", key_of).await.unwrap().as_deref(), Some(&"k2".to_string()));
+}
+
+#[tokio::test]
+async fn invalidation_by_id_drops_entries_under_their_old_keys() {
+    let table = Arc::new(Table::default());
+    table.rows.lock().unwrap().insert("old".into(), key_row("old"));
+    let cache = cache(table.clone(), CacheSettings::default());
+    assert!(cache.get(Kind::KeyAuth, "old", key_of).await.unwrap().is_some());
+    // The key is renamed: the follower knows only the id and the new row.
+    table.rows.lock().unwrap().clear();
+    let renamed = key_row("new");
+    table.rows.lock().unwrap().insert("new".into(), renamed.clone());
+    cache.invalidate("keyauth_credentials", ID, Some(&renamed)).await;
+    assert!(cache.get(Kind::KeyAuth, "old", key_of).await.unwrap().is_none());
+    assert!(cache.get(Kind::KeyAuth, "new", key_of).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn stale_entries_are_served_while_the_source_is_down() {
+    let table = Arc::new(Table::default());
+    table.rows.lock().unwrap().insert("k3".into(), key_row("k3"));
+    let settings =
+        CacheSettings { ttl: Duration::from_millis(50), resurrect_ttl: Duration::from_secs(30), ..Default::default() };
+    let cache = cache(table.clone(), settings);
+    assert!(cache.get(Kind::KeyAuth, "k3", key_of).await.unwrap().is_some());
+    table.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert!(cache.get(Kind::KeyAuth, "k3", key_of).await.unwrap().is_some(), "stale entry resurrected");
+    let queries = table.queries.load(Ordering::SeqCst);
+    assert!(cache.get(Kind::KeyAuth, "k3", key_of).await.unwrap().is_some());
+    assert_eq!(table.queries.load(Ordering::SeqCst), queries, "a resurrected entry is fresh for db_resurrect_ttl");
+    assert!(cache.get(Kind::KeyAuth, "unknown", key_of).await.is_err(), "nothing stale to fall back on");
+}
+
+#[tokio::test]
+async fn a_load_that_overlaps_an_invalidation_is_repeated() {
+    let table = Arc::new(Table { delay: Duration::from_millis(100), ..Default::default() });
+    table.rows.lock().unwrap().insert("k4".into(), key_row("k4"));
+    let cache = cache(table.clone(), CacheSettings::default());
+    let lookup = {
+        let cache = cache.clone();
+        tokio::spawn(async move { cache.get(Kind::KeyAuth, "k4", key_of).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The row is deleted while the first read is in flight.
+    table.rows.lock().unwrap().clear();
+    cache.invalidate("keyauth_credentials", ID, None).await;
+    let seen = lookup.await.unwrap().unwrap();
+    assert!(seen.is_none(), "the read that began before the delete must not be cached as current");
+    assert!(cache.get(Kind::KeyAuth, "k4", key_of).await.unwrap().is_none());
+}
