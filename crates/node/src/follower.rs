@@ -98,7 +98,7 @@ impl Follower {
         default_certificate: Option<Arc<rustls::sign::CertifiedKey>>,
         stop: tokio::sync::watch::Receiver<bool>,
         identity: (String, String),
-        cache: Arc<gatehouse_plugins::EntityCache>,
+        (cache, enabled_plugins): (Arc<gatehouse_plugins::EntityCache>, Vec<String>),
     ) -> anyhow::Result<Arc<Follower>> {
         let state = State {
             watermark: 0,
@@ -113,7 +113,7 @@ impl Follower {
             version: 0,
             reported: None,
             digest: Default::default(),
-            plugins: crate::plugin_state::PluginState::new(cache),
+            plugins: crate::plugin_state::PluginState::new(cache, enabled_plugins),
         };
         let follower = Arc::new(Follower {
             store,

@@ -12,14 +12,22 @@ use uuid::Uuid;
 /// Plugin entities by id and the set compiled from them.
 pub struct PluginState {
     rows: HashMap<Uuid, Row>,
+    /// The `plugins` property: configs of other plugins stay in the database but do not run here.
+    enabled: std::collections::HashSet<String>,
     registry: Registry,
     cache: Arc<EntityCache>,
     current: Arc<PluginSet>,
 }
 
 impl PluginState {
-    pub fn new(cache: Arc<EntityCache>) -> PluginState {
-        PluginState { rows: HashMap::new(), registry: Registry::default(), cache, current: Arc::default() }
+    pub fn new(cache: Arc<EntityCache>, enabled: impl IntoIterator<Item = String>) -> PluginState {
+        PluginState {
+            rows: HashMap::new(),
+            enabled: enabled.into_iter().collect(),
+            registry: Registry::default(),
+            cache,
+            current: Arc::default(),
+        }
     }
 
     pub fn cache(&self) -> &Arc<EntityCache> {
@@ -51,7 +59,19 @@ impl PluginState {
     }
 
     fn rebuild(&mut self) {
-        let (set, skipped) = PluginSet::build(self.rows.values(), &self.registry, self.cache.clone());
+        let enabled = |row: &&Row| {
+            let name = row.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+            let on = self.enabled.contains(name);
+            if !on {
+                tracing::error!(
+                    plugin = name,
+                    "plugin is in use but not enabled in the 'plugins' property; it does not run"
+                );
+            }
+            on
+        };
+        let rows: Vec<&Row> = self.rows.values().filter(enabled).collect();
+        let (set, skipped) = PluginSet::build(rows, &self.registry, self.cache.clone());
         for skip in skipped {
             tracing::error!(%skip, "plugin left out of the configuration");
         }

@@ -100,9 +100,12 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         Some(default_certificate),
         stop_rx.clone(),
         identity,
-        gatehouse_plugins::EntityCache::new(
-            Arc::new(crate::plugin_state::StoreSource(store.clone())),
-            crate::plugin_state::cache_settings(&config),
+        (
+            gatehouse_plugins::EntityCache::new(
+                Arc::new(crate::plugin_state::StoreSource(store.clone())),
+                crate::plugin_state::cache_settings(&config),
+            ),
+            enabled_plugins(&config),
         ),
     )
     .await?;
