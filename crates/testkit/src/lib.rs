@@ -58,3 +58,29 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Path of a workspace binary (`gatehouse`, `gatehouse-ingress`, `kube-testserver`) for tests of other
+/// crates, which cargo does not build it for: the one next to the running test's target directory, built
+/// with `cargo build` first when it is missing or older than the sources.
+pub fn workspace_binary(package: &str, binary: &str) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>/<binary>
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).context("test executable location")?;
+    let path = profile_dir.join(binary);
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(["build", "--quiet", "-p", package, "--bin", binary]);
+    if release {
+        command.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    let status = command.status().context("running cargo build")?;
+    anyhow::ensure!(status.success(), "cargo build -p {package} failed");
+    anyhow::ensure!(path.exists(), "{} was not built", path.display());
+    Ok(path)
+}

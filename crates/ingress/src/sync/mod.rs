@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the sync loop (owned by the sync work).

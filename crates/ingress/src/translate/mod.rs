@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the translator (owned by the translator work).
