@@ -20,6 +20,7 @@ static SCHEMAS: LazyLock<Vec<Schema>> = LazyLock::new(|| {
         entities::credentials::jwt_secrets(),
         entities::credentials::hmacauth_credentials(),
         entities::credentials::acls(),
+        entities::credentials::oauth2_credentials(),
     ]
 });
 

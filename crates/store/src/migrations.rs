@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("migrations/003_credentials.postgres.sql"),
         sqlite: include_str!("migrations/003_credentials.sqlite.sql"),
     },
+    Migration {
+        name: "004_oauth2_credentials",
+        postgres: include_str!("migrations/004_oauth2_credentials.postgres.sql"),
+        sqlite: include_str!("migrations/004_oauth2_credentials.sqlite.sql"),
+    },
 ];
 
 /// An arbitrary constant naming the PostgreSQL advisory lock that serialises migrations.

@@ -100,6 +100,45 @@ pub fn acls() -> Schema {
     schema
 }
 
+/// oauth2's client applications. (Kong hashes `client_secret` when `hash_secret` is set; Gatehouse stores
+/// it as given until the oauth2 plugin runs.)
+pub fn oauth2_credentials() -> Schema {
+    let fields = vec![
+        Field::string("name").required(),
+        Field::string("client_id").unique().auto(),
+        Field::string("client_secret").auto(),
+        Field::boolean("hash_secret").required().default(Value::Bool(false)),
+        Field::array("redirect_uris", Field::element(crate::schema::Kind::String).check(Check::Custom(redirect_uri))),
+        Field::string("client_type")
+            .required()
+            .default(Value::from("confidential"))
+            .check(Check::OneOf(&["confidential", "public"])),
+    ];
+    let mut schema = credential("oauth2_credentials", "oauth2", Some("client_id"), fields);
+    // Kong lists tags before client_type.
+    if let Some(i) = schema.fields.iter().position(|f| f.name == "tags") {
+        let tags = schema.fields.remove(i);
+        let at = schema.fields.len() - 1;
+        schema.fields.insert(at, tags);
+    }
+    schema
+}
+
+/// Kong's `validate_uri`: a scheme and a host, and no fragment.
+fn redirect_uri(value: &Value) -> Result<(), String> {
+    let Some(uri) = value.as_str() else { return Ok(()) };
+    let parsed = uri.split_once("://").filter(|(scheme, rest)| {
+        !scheme.is_empty() && rest.split(['/', '?', '#']).next().is_some_and(|host| !host.is_empty())
+    });
+    if parsed.is_none() {
+        return Err(format!("cannot parse '{uri}'"));
+    }
+    if uri.contains('#') {
+        return Err(format!("fragment not allowed in '{uri}'"));
+    }
+    Ok(())
+}
+
 /// The path segment under `/consumers/{c}/` of each credential collection (Kong's `admin_api_nested_name`).
 pub fn nested_admin_name(schema: &str) -> Option<&'static str> {
     Some(match schema {
@@ -108,6 +147,7 @@ pub fn nested_admin_name(schema: &str) -> Option<&'static str> {
         "jwt_secrets" => "jwt",
         "hmacauth_credentials" => "hmac-auth",
         "acls" => "acls",
+        "oauth2_credentials" => "oauth2",
         _ => return None,
     })
 }

@@ -68,3 +68,23 @@ fn basic_auth_hash_is_kongs() {
     );
     assert_eq!(nested_admin_name("keyauth_credentials"), Some("key-auth"));
 }
+
+#[test]
+fn oauth2_applications() {
+    let schema = oauth2_credentials();
+    let app = prepare(&schema, json!({"consumer": {"id": CONSUMER}, "name": "app"})).unwrap();
+    assert_eq!((app["client_type"].as_str(), app["hash_secret"].as_bool()), (Some("confidential"), Some(false)));
+    assert_eq!(app["client_id"].as_str().map(str::len), Some(32));
+    let names: Vec<&str> = schema.fields.iter().map(|f| f.name).collect();
+    assert_eq!(names.last(), Some(&"client_type"));
+    let err = prepare(
+        &schema,
+        json!({"consumer": {"id": CONSUMER}, "name": "a", "redirect_uris": ["nope", "https://a.test/#x"]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.summary(),
+        "2 schema violations (redirect_uris.1: cannot parse 'nope'; redirect_uris.2: fragment not allowed in 'https://a.test/#x')"
+    );
+    assert_eq!(nested_admin_name("oauth2_credentials"), Some("oauth2"));
+}

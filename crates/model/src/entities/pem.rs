@@ -17,10 +17,13 @@ pub fn parse_certificate(pem: &str) -> Result<CertificateDer<'static>, String> {
     Ok(der)
 }
 
-/// A private key (PKCS#1, PKCS#8 or SEC1 PEM) that the ring provider can sign with.
+/// A private key (PKCS#1, PKCS#8 or SEC1 PEM). Keys the ring provider cannot sign with but OpenSSL loads
+/// (RSA below 2048 bits, which Kong accepts) are accepted too; the TLS listener skips them with a warning.
 pub fn parse_key(pem: &str) -> Result<PrivateKeyDer<'static>, String> {
     let der = PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("pkey.new: {e}"))?;
-    rustls::crypto::ring::sign::any_supported_type(&der).map_err(|e| format!("pkey.new: {e}"))?;
+    if let Err(error) = rustls::crypto::ring::sign::any_supported_type(&der) {
+        x509_parser::der_parser::parse_der(der.secret_der()).map_err(|_| format!("pkey.new: {error}"))?;
+    }
     Ok(der)
 }
 
