@@ -41,8 +41,18 @@ impl Objects {
     }
 
     /// Adds one object by its `kind`.
-    pub fn add(&mut self, value: Value) -> Result<(), serde_json::Error> {
+    pub fn add(&mut self, mut value: Value) -> Result<(), serde_json::Error> {
         let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+        if kind == "Secret" {
+            // Manifests often wrap base64 `data` over several lines; Kubernetes (Go) ignores the line breaks.
+            if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
+                for encoded in data.values_mut() {
+                    if let Some(text) = encoded.as_str().filter(|t| t.contains(char::is_whitespace)) {
+                        *encoded = Value::from(text.split_whitespace().collect::<String>());
+                    }
+                }
+            }
+        }
         match kind.as_str() {
             "Ingress" => self.ingresses.push(serde_json::from_value(value)?),
             "IngressClass" => self.ingress_classes.push(serde_json::from_value(value)?),

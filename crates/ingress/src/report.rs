@@ -49,6 +49,9 @@ impl Subject {
     }
 }
 
+/// Kind, namespace and name.
+type ObjectKey = (String, String, String);
+
 pub const TRANSLATION_FAILED: &str = "KongConfigurationTranslationFailed";
 pub const APPLY_FAILED: &str = "KongConfigurationApplyFailed";
 pub const SUCCEEDED: &str = "KongConfigurationSucceeded";
@@ -62,7 +65,7 @@ pub struct StatusReporter {
     /// Ingress status last written, by namespace/name.
     written_status: Mutex<HashMap<(String, String), Value>>,
     /// Programmed conditions last written, by kind/namespace/name.
-    written_conditions: Mutex<HashMap<(String, String, String), (bool, String)>>,
+    written_conditions: Mutex<HashMap<ObjectKey, (bool, String)>>,
 }
 
 impl StatusReporter {
