@@ -44,6 +44,9 @@ struct Translated {
     generation: u64,
     objects: Objects,
     translation: Translation,
+    /// Objects the gateway rejected for this generation, and the configuration without them. While the
+    /// objects stay the same, the fallback is what is kept in sync (the full configuration would fail again).
+    fallback: Option<(Vec<ObjectRef>, serde_json::Value)>,
 }
 
 impl Controller {
@@ -75,7 +78,7 @@ impl Controller {
                 current = Some(self.translate(generation).await);
             }
             if self.is_leader() && Instant::now() >= next_try {
-                if let Some(translated) = &current {
+                if let Some(translated) = current.as_mut() {
                     match self.push(translated).await {
                         Ok(()) => failures = 0,
                         Err(error) => {
@@ -118,14 +121,18 @@ impl Controller {
                 self.reporter.warn(&subject(&failure.object), TRANSLATION_FAILED, &failure.message).await;
             }
         }
-        Translated { generation, objects, translation }
+        Translated { generation, objects, translation, fallback: None }
     }
 
     /// Pushes the translation; on rejected objects, pushes the fallback configuration without them.
-    async fn push(&self, translated: &Translated) -> anyhow::Result<()> {
+    async fn push(&self, translated: &mut Translated) -> anyhow::Result<()> {
         let started = Instant::now();
         let timeout = Duration::from_secs_f64(self.flags.proxy_timeout_seconds.max(1.0));
-        let outcome = tokio::time::timeout(timeout, self.syncer.sync(&translated.translation.config)).await??;
+        let desired = match &translated.fallback {
+            Some((_, config)) => config,
+            None => &translated.translation.config,
+        };
+        let outcome = tokio::time::timeout(timeout, self.syncer.sync(desired)).await??;
         let report = match outcome {
             SyncOutcome::UpToDate => {
                 self.metrics.syncs_skipped.fetch_add(1, Ordering::Relaxed);
@@ -133,10 +140,16 @@ impl Controller {
             }
             SyncOutcome::Pushed(report) => report,
         };
-        let (report, rejected) = if report.failures.is_empty() {
-            (report, Vec::new())
-        } else {
-            self.fallback(translated, report, timeout).await?
+        let (report, rejected) = match (&translated.fallback, report.failures.is_empty()) {
+            (Some((rejected, _)), _) => (report, rejected.clone()),
+            (None, true) => (report, Vec::new()),
+            (None, false) => {
+                let (report, rejected, config) = self.fallback(translated, report, timeout).await?;
+                if !rejected.is_empty() {
+                    translated.fallback = Some((rejected.clone(), config));
+                }
+                (report, rejected)
+            }
         };
         self.metrics.push_micros.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         self.metrics.syncs_ok.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +171,7 @@ impl Controller {
         translated: &Translated,
         first: SyncReport,
         timeout: Duration,
-    ) -> anyhow::Result<(SyncReport, Vec<ObjectRef>)> {
+    ) -> anyhow::Result<(SyncReport, Vec<ObjectRef>, serde_json::Value)> {
         let mut rejected: Vec<ObjectRef> = Vec::new();
         for failure in &first.failures {
             let tags: Vec<String> = [
@@ -179,12 +192,12 @@ impl Controller {
             }
         }
         if rejected.is_empty() {
-            return Ok((first, rejected));
+            return Ok((first, rejected, serde_json::Value::Null));
         }
         let fallback = translate::translate_excluding(&translated.objects, &self.settings, &rejected);
         tracing::warn!(rejected = rejected.len(), "gateway rejected objects; pushing the configuration without them");
         let report = tokio::time::timeout(timeout, self.syncer.push(&fallback.config)).await??;
-        Ok((report, rejected))
+        Ok((report, rejected, fallback.config))
     }
 
     /// Writes Ingress status and `Programmed` conditions once the configuration is live on every node.

@@ -221,7 +221,12 @@ impl Elector {
             if *stop.borrow() {
                 break;
             }
-            match self.try_acquire_or_renew().await {
+            // Bounded, so a hanging API server cannot keep this loop from noticing the renew deadline.
+            let attempt = tokio::time::timeout(
+                self.config.retry_period.max(Duration::from_millis(500)),
+                self.try_acquire_or_renew(),
+            );
+            match attempt.await.unwrap_or_else(|_| Err(kube::Error::Service("lock request timed out".into()))) {
                 Ok(Some(reference)) => {
                     if let Ok(mut renewed) = self.renewed.lock() {
                         *renewed = Some(Instant::now());

@@ -107,7 +107,12 @@ async fn certificates_are_served_by_sni_and_swapped_live() {
 async fn a_certificate_created_on_one_node_is_served_by_the_others() {
     let cluster = gatehouse_testkit::PgCluster::shared().expect("postgres");
     let db = cluster.create_database("tls_cluster").expect("db");
-    let options = || NodeOptions { env: cluster.node_env(&db), args: vec!["--run-migrations".into()], tls: true };
+    let options = || NodeOptions {
+        env: cluster.node_env(&db),
+        args: vec!["--run-migrations".into()],
+        tls: true,
+        ..Default::default()
+    };
     let a = Node::start(binary(), options()).await.expect("a");
     let b = Node::start(binary(), options()).await.expect("b");
     let echo = EchoServer::start().await.expect("echo");

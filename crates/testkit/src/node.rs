@@ -15,6 +15,8 @@ pub struct NodeOptions {
     pub args: Vec<String>,
     /// Also listen with TLS: the proxy on `tls_proxy_port` (`http2 ssl`), the Admin API on `tls_admin_port`.
     pub tls: bool,
+    /// The Admin API port, to bring a stopped node back where clients expect it (a free port otherwise).
+    pub admin_port: Option<u16>,
 }
 
 /// A running `gatehouse start` process.
@@ -34,7 +36,7 @@ impl Node {
     /// Spawns `binary start` without waiting for it to be ready.
     pub fn spawn(binary: &Path, options: NodeOptions) -> anyhow::Result<Node> {
         let prefix = crate::TempDir::new("node")?;
-        let admin_port = crate::free_port();
+        let admin_port = options.admin_port.unwrap_or_else(crate::free_port);
         let status_port = crate::free_port();
         let proxy_port = crate::free_port();
         let (tls_proxy_port, tls_admin_port) =
