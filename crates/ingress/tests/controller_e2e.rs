@@ -1,6 +1,7 @@
 //! The whole path end to end: kube-testserver, a `gatehouse-ingress` process, two gateway nodes on one
 //! PostgreSQL, and a real upstream. Objects applied to Kubernetes become routes on both nodes.
 
+#[allow(dead_code)]
 mod e2e;
 
 use e2e::{eventually, gateway, proxy_status, Controller, Kube};

@@ -2,6 +2,7 @@
 //! replica pushes to a gateway node of its own, so the nodes show which replica wrote: only the leader's
 //! node ever gets the configuration.
 
+#[allow(dead_code)]
 mod e2e;
 
 use e2e::{eventually, gateway, proxy_status, Controller, Kube};
