@@ -50,6 +50,8 @@ struct State {
     /// Routes changed since the base router was built; they are served from the delta layer.
     delta: std::collections::HashSet<Uuid>,
     balancers: Arc<gatehouse_proxy::Balancers>,
+    /// The upstream and target rows the balancers are built from.
+    balancer_rows: crate::balancer_state::BalancerState,
     ca_certificates: Arc<HashMap<Uuid, String>>,
     version: u64,
     /// The position and time of the last heartbeat written.
@@ -109,6 +111,7 @@ impl Follower {
             services: Default::default(),
             delta: std::collections::HashSet::new(),
             balancers: Arc::new(gatehouse_proxy::Balancers::default()),
+            balancer_rows: Default::default(),
             ca_certificates: Arc::new(HashMap::new()),
             version: 0,
             reported: None,
@@ -254,7 +257,7 @@ impl Follower {
             changed.services = true;
         }
         if events.iter().any(|e| e.entity_name == "upstreams" || e.entity_name == "targets") {
-            self.reload_balancers(state).await?;
+            self.apply_balancer_events(state, events).await?;
             changed.balancers = true;
         }
         for entity in ["routes", "services"] {
@@ -442,8 +445,8 @@ impl Follower {
 
     /// Rebuilds every upstream's balancer from the tables, carrying health state over by address (a
     /// configuration change must not reset health), and starts their active checks.
+    /// Loads every upstream and target and builds every balancer (start-up and resync).
     async fn reload_balancers(&self, state: &mut State) -> anyhow::Result<()> {
-        use gatehouse_proxy::balancer::{Balancer, SystemResolver};
         let upstreams = self.store.all_entities(schema_by_name("upstreams").context("schema")?).await?;
         let targets = self.store.all_entities(schema_by_name("targets").context("schema")?).await?;
         for (entity, rows) in [("upstreams", &upstreams), ("targets", &targets)] {
@@ -453,31 +456,56 @@ impl Follower {
                 state.digest.set(entity, id, row);
             }
         }
-        let previous = state.balancers.clone();
-        // Hostname targets are resolved here, with blocking system calls.
-        let built = tokio::task::spawn_blocking(move || {
-            let resolver = SystemResolver::default();
-            let mut balancers = gatehouse_proxy::Balancers::default();
-            for upstream in &upstreams {
-                let id = upstream.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-                let name = upstream.get("name").and_then(|v| v.as_str()).map(str::to_string);
-                let (Some(id), Some(name)) = (id, name) else { continue };
-                let own: Vec<serde_json::Map<String, serde_json::Value>> = targets
-                    .iter()
-                    .filter(|t| {
-                        t.get("upstream").and_then(|u| u.get("id")).and_then(|v| v.as_str()) == Some(&id.to_string())
-                    })
-                    .cloned()
-                    .collect();
-                let prev = previous.by_id.get(&id).map(|b| b.as_ref());
-                let balancer = Arc::new(Balancer::build_from_previous(prev, upstream, &own, &resolver));
-                balancers.by_name.insert(name, balancer.clone());
-                balancers.by_id.insert(id, balancer);
+        state.balancer_rows.replace_all(upstreams, targets);
+        self.rebuild_balancers(state, None).await
+    }
+
+    /// Re-reads the changed upstreams and targets and rebuilds only their balancers.
+    async fn apply_balancer_events(&self, state: &mut State, events: &[gatehouse_store::Change]) -> anyhow::Result<()> {
+        let mut affected = std::collections::HashSet::new();
+        for entity in ["upstreams", "targets"] {
+            let ids: Vec<String> =
+                events.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
+            if ids.is_empty() {
+                continue;
             }
-            balancers
+            let rows = self.store.get_many(schema_by_name(entity).context("schema")?, &ids).await?;
+            let present: std::collections::HashSet<&str> =
+                rows.iter().filter_map(|r| r.get("id").and_then(|v| v.as_str())).collect();
+            for id in &ids {
+                if !present.contains(id.as_str()) {
+                    state.digest.remove(entity, id);
+                }
+            }
+            for row in &rows {
+                state.digest.set(entity, row.get("id").and_then(|v| v.as_str()).unwrap_or_default(), row);
+            }
+            let uuids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+            affected.extend(if entity == "upstreams" {
+                state.balancer_rows.apply_upstreams(&uuids, rows)
+            } else {
+                state.balancer_rows.apply_targets(&uuids, rows)
+            });
+        }
+        self.rebuild_balancers(state, Some(affected)).await
+    }
+
+    /// Builds the balancers of `affected` upstreams (all when `None`) on a blocking thread, since hostname
+    /// targets are resolved with blocking system calls, and starts active health checks for the new ones.
+    async fn rebuild_balancers(
+        &self,
+        state: &mut State,
+        affected: Option<std::collections::HashSet<Uuid>>,
+    ) -> anyhow::Result<()> {
+        let rows = std::mem::take(&mut state.balancer_rows);
+        let previous = state.balancers.clone();
+        let (rows, (built, rebuilt)) = tokio::task::spawn_blocking(move || {
+            let result = rows.build(&previous, affected.as_ref());
+            (rows, result)
         })
         .await?;
-        for balancer in built.by_id.values() {
+        state.balancer_rows = rows;
+        for balancer in rebuilt {
             if balancer.uses_healthchecks() {
                 balancer.spawn_active_checks(self.stop.clone());
             }

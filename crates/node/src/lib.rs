@@ -1,5 +1,6 @@
 //! The gateway node: configuration, CLI commands and listeners, wired together by the `gatehouse` binary.
 
+pub mod balancer_state;
 pub mod config;
 pub mod database;
 pub mod follower;
