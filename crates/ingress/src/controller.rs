@@ -47,6 +47,8 @@ struct Translated {
     /// Objects the gateway rejected for this generation, and the configuration without them. While the
     /// objects stay the same, the fallback is what is kept in sync (the full configuration would fail again).
     fallback: Option<(Vec<ObjectRef>, serde_json::Value)>,
+    /// Hash of the configuration to keep in sync (the fallback's while there is one).
+    hash: String,
 }
 
 impl Controller {
@@ -76,12 +78,20 @@ impl Controller {
             let generation = self.cache.generation();
             if current.as_ref().is_none_or(|c| c.generation != generation) {
                 current = Some(self.translate(generation).await);
+                if failures == 0 {
+                    next_try = Instant::now();
+                }
             }
-            if self.is_leader() && Instant::now() >= next_try {
+            let leading = self.is_leader();
+            if leading && Instant::now() >= next_try {
                 if let Some(translated) = current.as_mut() {
                     match self.push(translated).await {
-                        Ok(()) => failures = 0,
+                        Ok(()) => {
+                            failures = 0;
+                            next_try = Instant::now() + self.flags.sync_period();
+                        }
                         Err(error) => {
+                            self.metrics.syncs_failed.fetch_add(1, Ordering::Relaxed);
                             let delay = retry_delay(failures);
                             failures = failures.saturating_add(1);
                             next_try = Instant::now() + delay;
@@ -90,7 +100,12 @@ impl Controller {
                     }
                 }
             }
-            let wait = self.flags.sync_period().min(next_try.saturating_duration_since(Instant::now()).max(DEBOUNCE));
+            // Followers only keep translating; a leader wakes for the next periodic or retried push.
+            let wait = if leading {
+                next_try.saturating_duration_since(Instant::now()).max(DEBOUNCE)
+            } else {
+                self.flags.sync_period()
+            };
             tokio::select! {
                 _ = self.cache.changed() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep(wait) => {}
@@ -121,7 +136,8 @@ impl Controller {
                 self.reporter.warn(&subject(&failure.object), TRANSLATION_FAILED, &failure.message).await;
             }
         }
-        Translated { generation, objects, translation, fallback: None }
+        let hash = crate::sync::config_hash(&translation.config);
+        Translated { generation, objects, translation, fallback: None, hash }
     }
 
     /// Pushes the translation; on rejected objects, pushes the fallback configuration without them.
@@ -132,7 +148,8 @@ impl Controller {
             Some((_, config)) => config,
             None => &translated.translation.config,
         };
-        let outcome = tokio::time::timeout(timeout, self.syncer.sync(desired)).await??;
+        let outcome =
+            tokio::time::timeout(timeout, self.syncer.sync_hashed(desired, translated.hash.clone())).await??;
         let report = match outcome {
             SyncOutcome::UpToDate => {
                 self.metrics.syncs_skipped.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +163,7 @@ impl Controller {
             (None, false) => {
                 let (report, rejected, config) = self.fallback(translated, report, timeout).await?;
                 if !rejected.is_empty() {
+                    translated.hash = crate::sync::config_hash(&config);
                     translated.fallback = Some((rejected.clone(), config));
                 }
                 (report, rejected)

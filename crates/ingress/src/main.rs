@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let leader_metrics = {
         let (elector, metrics) = (elector.clone(), metrics.clone());
         let mut changes = elector.subscribe();
@@ -90,14 +91,16 @@ async fn main() -> anyhow::Result<()> {
         async move { controller.run(stop).await }
     });
     let election = tokio::spawn({
-        let (elector, stop) = (elector.clone(), stop_rx.clone());
-        async move { elector.run(stop).await }
+        let elector = elector.clone();
+        async move { elector.run(release_rx).await }
     });
     shutdown_signal().await;
     tracing::info!("shutting down");
-    // Finish the sync in flight first, then release the lock so a follower takes over at once.
+    // Finish the sync in flight first, then release the lock so a follower takes over at once: the new
+    // leader never pushes while this replica still does.
     let _ = stop_tx.send(true);
     let _ = sync_loop.await;
+    let _ = release_tx.send(true);
     let _ = election.await;
     leader_metrics.abort();
     Ok(())

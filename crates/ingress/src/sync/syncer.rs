@@ -89,7 +89,12 @@ impl Syncer {
     /// moved since (someone editing managed entities by hand, or another controller, moves it). Gateways
     /// without a change log (Kong) rely on the periodic resync.
     pub async fn sync(&self, desired: &Value) -> Result<SyncOutcome, SyncError> {
-        let hash = config_hash(desired);
+        self.sync_hashed(desired, config_hash(desired)).await
+    }
+
+    /// `sync` with the configuration's hash already computed (the controller hashes each translation once,
+    /// not on every periodic sync).
+    pub async fn sync_hashed(&self, desired: &Value, hash: String) -> Result<SyncOutcome, SyncError> {
         let seq = self.client.latest_change_seq().await?;
         if !self.needs_push(&hash) {
             let recorded = self.last().gateway_seq;
