@@ -107,6 +107,16 @@ pub fn builtin_types() -> Vec<ResourceType> {
         builtin("networking.k8s.io", "v1", "IngressClass", "ingressclasses", &[], &[], false, false),
         builtin("coordination.k8s.io", "v1", "Lease", "leases", &[], &[], true, false),
         builtin("events.k8s.io", "v1", "Event", "events", &["ev"], &[], true, false),
+        // Kinds a deployment of the gateway and the controller consists of (stored, not acted on).
+        builtin("apps", "v1", "Deployment", "deployments", &["deploy"], all, true, true),
+        builtin("apps", "v1", "StatefulSet", "statefulsets", &["sts"], all, true, true),
+        builtin("batch", "v1", "Job", "jobs", &[], all, true, true),
+        builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", &["pdb"], &[], true, true),
+        builtin("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", &["netpol"], &[], true, false),
+        builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", &[], &[], false, false),
+        builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", &[], &[], false, false),
+        builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", &[], &[], true, false),
+        builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", &[], &[], true, false),
         builtin(
             "apiextensions.k8s.io",
             "v1",
