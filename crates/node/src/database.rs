@@ -8,22 +8,37 @@ use gatehouse_store::{DbConfig, PgConfig, Store};
 pub fn db_config(config: &Config) -> anyhow::Result<DbConfig> {
     match config.database {
         Database::Sqlite => Ok(DbConfig::Sqlite { path: config.sqlite_path() }),
-        Database::Postgres => {
-            let pg = &config.pg;
-            Ok(DbConfig::Postgres(PgConfig {
-                host: pg.host.clone(),
-                port: pg.port,
-                user: pg.user.clone(),
-                password: pg.password.clone(),
-                database: pg.database.clone(),
-                schema: pg.schema.clone(),
-                ssl: pg.ssl,
-                ssl_verify: pg.ssl_verify,
-                timeout_ms: pg.timeout_ms,
-                pool_size: pg.pool_size,
-            }))
-        }
+        Database::Postgres => Ok(DbConfig::Postgres(pg_config(&config.pg))),
         Database::Off => bail!("database = off (DB-less mode) is not supported; use sqlite or postgres"),
+    }
+}
+
+/// Adds the read replica (`pg_ro_*`) when one is configured: reads and polls go there, writes to the
+/// primary.
+pub async fn with_read_replica(store: Store, config: &Config) -> anyhow::Result<Store> {
+    let Some(ro) = &config.pg_ro else { return Ok(store) };
+    let replica = pg_config(ro);
+    let (host, port) = (replica.host.clone(), replica.port);
+    let store = store
+        .with_read_replica(&replica)
+        .await
+        .with_context(|| format!("cannot connect to the PostgreSQL read replica at {host}:{port}"))?;
+    tracing::info!(%host, port, "reads go to the read replica");
+    Ok(store)
+}
+
+fn pg_config(pg: &crate::config::PgSettings) -> PgConfig {
+    PgConfig {
+        host: pg.host.clone(),
+        port: pg.port,
+        user: pg.user.clone(),
+        password: pg.password.clone(),
+        database: pg.database.clone(),
+        schema: pg.schema.clone(),
+        ssl: pg.ssl,
+        ssl_verify: pg.ssl_verify,
+        timeout_ms: pg.timeout_ms,
+        pool_size: pg.pool_size,
     }
 }
 

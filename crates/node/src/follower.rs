@@ -88,11 +88,23 @@ pub struct Follower {
     /// Sync requests made so far, and the newest request a finished catch-up covers: a catch-up that
     /// starts after a request was made has read that request's committed write.
     requested: std::sync::atomic::AtomicU64,
+    /// Set while a catch-up serves a waiting writer: it reads the primary, since a read replica may not have
+    /// the write yet.
+    primary_reads: std::sync::atomic::AtomicBool,
     covered: tokio::sync::watch::Sender<u64>,
     wake: tokio::sync::Notify,
 }
 
 impl Follower {
+    /// Where reads go: the read replica for polling, the primary while a writer waits (read-your-writes).
+    fn reader(&self) -> Store {
+        if self.primary_reads.load(std::sync::atomic::Ordering::Acquire) {
+            self.store.primary()
+        } else {
+            self.store.clone()
+        }
+    }
+
     /// Loads the whole configuration and publishes the first snapshot.
     pub async fn start(
         store: Store,
@@ -126,6 +138,7 @@ impl Follower {
             identity,
             state: tokio::sync::Mutex::new(state),
             requested: std::sync::atomic::AtomicU64::new(0),
+            primary_reads: std::sync::atomic::AtomicBool::new(false),
             covered: tokio::sync::watch::channel(0).0,
             wake: tokio::sync::Notify::new(),
         });
@@ -137,11 +150,11 @@ impl Follower {
     pub async fn resync(&self) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
         let started = Instant::now();
-        let watermark = self.store.latest_change_seq().await?;
+        let watermark = self.reader().latest_change_seq().await?;
         let routes_schema = schema_by_name("routes").context("routes schema")?;
         let services_schema = schema_by_name("services").context("services schema")?;
-        let routes = self.store.all_entities(routes_schema).await?;
-        let services = self.store.all_entities(services_schema).await?;
+        let routes = self.reader().all_entities(routes_schema).await?;
+        let services = self.reader().all_entities(services_schema).await?;
         for (entity, rows) in [("routes", &routes), ("services", &services)] {
             state.digest.clear(entity);
             for row in rows.iter() {
@@ -166,14 +179,14 @@ impl Follower {
         self.reload_certificates().await?;
         self.reload_ca_certificates(&mut state).await?;
         self.reload_balancers(&mut state).await?;
-        let plugins = self.store.all_entities(schema_by_name("plugins").context("plugins schema")?).await?;
+        let plugins = self.reader().all_entities(schema_by_name("plugins").context("plugins schema")?).await?;
         state.plugins.replace_all(plugins);
         // Changes to consumers and credentials may have been missed: nothing cached can be trusted.
         state.plugins.cache().clear();
         // Transactions that took a number below the newest one may still commit after this read; starting a
         // little below it makes the first catch-up re-read them (re-applying an event is harmless). Events
         // retention already deleted cannot be re-read, and the tables just read include their effects.
-        let trimmed = self.store.trimmed_through().await?;
+        let trimmed = self.reader().trimmed_through().await?;
         state.watermark = (watermark - RESYNC_LOOKBACK).max(trimmed).max(0);
         state.seen_above.clear();
         // Watched holes stay watched: a late commit into one is still applied after the resync.
@@ -210,7 +223,7 @@ impl Follower {
         // Holes skipped earlier may still fill if their transaction was merely slow: look for them again.
         if !state.skipped.is_empty() {
             let wanted: Vec<i64> = state.skipped.keys().copied().take(BATCH as usize).collect();
-            let late = self.store.changes_in(&wanted).await?;
+            let late = self.reader().changes_in(&wanted).await?;
             for event in &late {
                 state.skipped.remove(&event.seq);
             }
@@ -219,7 +232,7 @@ impl Follower {
         }
         let mut cursor = state.watermark;
         loop {
-            let events = self.store.changes_since(cursor, BATCH).await?;
+            let events = self.reader().changes_since(cursor, BATCH).await?;
             let Some(last) = events.last().map(|e| e.seq) else { break };
             cursor = last;
             let count = events.len();
@@ -281,7 +294,8 @@ impl Follower {
         };
         let plugin_ids = ids_of("plugins");
         if !plugin_ids.is_empty() {
-            let rows = self.store.get_many(schema_by_name("plugins").context("plugins schema")?, &plugin_ids).await?;
+            let rows =
+                self.reader().get_many(schema_by_name("plugins").context("plugins schema")?, &plugin_ids).await?;
             state.plugins.apply(&plugin_ids, rows);
             changed.plugins = true;
         }
@@ -290,7 +304,7 @@ impl Follower {
             if ids.is_empty() {
                 continue;
             }
-            let rows = self.store.get_many(schema_by_name(table).context("schema")?, &ids).await?;
+            let rows = self.reader().get_many(schema_by_name(table).context("schema")?, &ids).await?;
             let by_id: HashMap<&str, &serde_json::Map<String, serde_json::Value>> =
                 rows.iter().filter_map(|r| Some((r.get("id")?.as_str()?, r))).collect();
             for id in &ids {
@@ -327,7 +341,7 @@ impl Follower {
             return Ok(());
         }
         let schema = schema_by_name(entity).context("schema")?;
-        let rows = self.store.get_many(schema, ids).await?;
+        let rows = self.reader().get_many(schema, ids).await?;
         let present: HashMap<Uuid, &serde_json::Map<String, serde_json::Value>> = rows
             .iter()
             .filter_map(|e| {
@@ -422,8 +436,8 @@ impl Follower {
     /// Rebuilds the TLS certificate store from the tables. Certificates are few and change rarely, so a
     /// full reload is simpler than tracking them one by one; the swap is atomic for new handshakes.
     async fn reload_certificates(&self) -> anyhow::Result<()> {
-        let certificates = self.store.all_entities(schema_by_name("certificates").context("schema")?).await?;
-        let snis = self.store.all_entities(schema_by_name("snis").context("schema")?).await?;
+        let certificates = self.reader().all_entities(schema_by_name("certificates").context("schema")?).await?;
+        let snis = self.reader().all_entities(schema_by_name("snis").context("schema")?).await?;
         let store = gatehouse_proxy::tls::CertStore::build(&certificates, &snis, self.default_certificate.clone());
         self.proxy.certificates().store(store);
         Ok(())
@@ -431,7 +445,7 @@ impl Follower {
 
     /// Reloads the CA certificates services verify their upstreams against.
     async fn reload_ca_certificates(&self, state: &mut State) -> anyhow::Result<()> {
-        let rows = self.store.all_entities(schema_by_name("ca_certificates").context("schema")?).await?;
+        let rows = self.reader().all_entities(schema_by_name("ca_certificates").context("schema")?).await?;
         let map = rows
             .iter()
             .filter_map(|r| {
@@ -447,8 +461,8 @@ impl Follower {
     /// configuration change must not reset health), and starts their active checks.
     /// Loads every upstream and target and builds every balancer (start-up and resync).
     async fn reload_balancers(&self, state: &mut State) -> anyhow::Result<()> {
-        let upstreams = self.store.all_entities(schema_by_name("upstreams").context("schema")?).await?;
-        let targets = self.store.all_entities(schema_by_name("targets").context("schema")?).await?;
+        let upstreams = self.reader().all_entities(schema_by_name("upstreams").context("schema")?).await?;
+        let targets = self.reader().all_entities(schema_by_name("targets").context("schema")?).await?;
         for (entity, rows) in [("upstreams", &upstreams), ("targets", &targets)] {
             state.digest.clear(entity);
             for row in rows.iter() {
@@ -469,7 +483,7 @@ impl Follower {
             if ids.is_empty() {
                 continue;
             }
-            let rows = self.store.get_many(schema_by_name(entity).context("schema")?, &ids).await?;
+            let rows = self.reader().get_many(schema_by_name(entity).context("schema")?, &ids).await?;
             let present: std::collections::HashSet<&str> =
                 rows.iter().filter_map(|r| r.get("id").and_then(|v| v.as_str())).collect();
             for id in &ids {
@@ -523,7 +537,7 @@ impl Follower {
             Err(e) => tracing::debug!(error = %e, "change log trim failed"),
         }
         let watermark = self.state.lock().await.watermark;
-        match self.store.trimmed_through().await {
+        match self.reader().trimmed_through().await {
             Ok(trimmed) if watermark < trimmed => {
                 tracing::warn!(watermark, trimmed, "fell behind the change log's retention; resyncing");
                 if let Err(e) = self.resync().await {
@@ -596,6 +610,8 @@ impl Follower {
                 last_maintenance = Instant::now();
             }
             let ticket = self.requested.load(std::sync::atomic::Ordering::SeqCst);
+            let waiting = ticket > *self.covered.borrow();
+            self.primary_reads.store(waiting && self.store.has_read_replica(), std::sync::atomic::Ordering::Release);
             match self.catch_up().await {
                 Ok(()) if failing => {
                     tracing::info!("database reachable again; resyncing");

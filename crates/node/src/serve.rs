@@ -89,6 +89,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let node_id = config.node_id.unwrap_or_else(uuid::Uuid::new_v4);
     let store = database::open_as(&config, node_id).await?;
     database::ensure_schema(&store, &config, run_migrations).await?;
+    let store = database::with_read_replica(store, &config).await?;
     let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)).context("upstream TLS configuration")?;
     let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
     let (stop_tx, stop_rx) = watch::channel(false);

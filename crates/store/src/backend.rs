@@ -119,27 +119,21 @@ impl Store {
                     .connect(&url)
                     .await?;
                 let write_gate = Some(std::sync::Arc::new(tokio::sync::Mutex::new(())));
-                Ok(Store { pool, backend: Backend::Sqlite, node_id, write_gate, listen_url: None })
+                Ok(Store {
+                    reader: pool.clone(),
+                    replica: false,
+                    pool,
+                    backend: Backend::Sqlite,
+                    node_id,
+                    write_gate,
+                    listen_url: None,
+                })
             }
             DbConfig::Postgres(pg) => {
-                let schema = pg.schema.clone().filter(|s| !s.is_empty());
-                let pool = AnyPoolOptions::new()
-                    .max_connections(pg.pool_size.max(1))
-                    .acquire_timeout(Duration::from_millis(pg.timeout_ms.max(100)))
-                    .after_connect(move |conn, _| {
-                        let schema = schema.clone();
-                        Box::pin(async move {
-                            if let Some(schema) = schema {
-                                let quoted = schema.replace('"', "\"\"");
-                                conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\"").as_str()).await?;
-                                conn.execute(format!("SET search_path TO \"{quoted}\"").as_str()).await?;
-                            }
-                            Ok(())
-                        })
-                    })
-                    .connect(&pg.url())
-                    .await?;
+                let pool = pg_pool(pg).await?;
                 Ok(Store {
+                    reader: pool.clone(),
+                    replica: false,
                     pool,
                     backend: Backend::Postgres,
                     node_id,
@@ -148,6 +142,28 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// Sends reads (entity reads, change-log polls, cache fills) to a read replica (`pg_ro_*`); writes and
+    /// their transactions stay on the primary. Replicas lag, so writers that must see their own write read
+    /// through `primary()`.
+    pub async fn with_read_replica(mut self, replica: &PgConfig) -> Result<Store, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Err(StoreError::Config("a read replica needs the postgres backend".into()));
+        }
+        self.reader = pg_pool(replica).await?;
+        self.replica = true;
+        Ok(self)
+    }
+
+    /// This store with reads on the primary (the same store when there is no replica).
+    pub fn primary(&self) -> Store {
+        Store { reader: self.pool.clone(), replica: false, ..self.clone() }
+    }
+
+    /// Whether reads go to a read replica.
+    pub fn has_read_replica(&self) -> bool {
+        self.replica
     }
 
     /// Begins a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so that a
@@ -222,4 +238,27 @@ impl Backend {
             Backend::Sqlite => "",
         }
     }
+}
+
+/// One bounded pool to a PostgreSQL server (primary or replica), with the configured schema on every
+/// connection.
+async fn pg_pool(pg: &PgConfig) -> Result<sqlx::AnyPool, StoreError> {
+    let schema = pg.schema.clone().filter(|s| !s.is_empty());
+    let pool = AnyPoolOptions::new()
+        .max_connections(pg.pool_size.max(1))
+        .acquire_timeout(Duration::from_millis(pg.timeout_ms.max(100)))
+        .after_connect(move |conn, _| {
+            let schema = schema.clone();
+            Box::pin(async move {
+                if let Some(schema) = schema {
+                    let quoted = schema.replace('"', "\"\"");
+                    conn.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\"").as_str()).await?;
+                    conn.execute(format!("SET search_path TO \"{quoted}\"").as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&pg.url())
+        .await?;
+    Ok(pool)
 }

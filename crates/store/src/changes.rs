@@ -34,7 +34,7 @@ impl Store {
             b.text("entity_id"),
             b.text("node_id")
         );
-        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(&self.reader).await?;
         rows.iter().map(change_from_row).collect()
     }
 }
@@ -53,14 +53,14 @@ impl Store {
             b.text("node_id"),
             list.join(", ")
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
         rows.iter().map(change_from_row).collect()
     }
 
     /// The newest sequence number in the change log (0 when empty), read before a full resync so that
     /// events committed during the resync are applied afterwards.
     pub async fn latest_change_seq(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM changes").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM changes").fetch_one(&self.reader).await?;
         Ok(row.try_get::<i64, _>(0)?)
     }
 
@@ -120,8 +120,9 @@ impl Store {
     /// The highest sequence number retention has deleted: a follower whose position is below it may have
     /// missed events and must resync.
     pub async fn trimmed_through(&self) -> Result<i64, StoreError> {
-        let row =
-            sqlx::query("SELECT trimmed_through FROM change_log_meta WHERE id = 1").fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT trimmed_through FROM change_log_meta WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0))
     }
 }

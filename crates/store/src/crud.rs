@@ -28,7 +28,7 @@ impl Store {
         let b = self.backend;
         let sql =
             format!("SELECT {} FROM {} WHERE id = {}{}", b.text("entity"), schema.name, b.uuid_param(1), live(schema));
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
 
@@ -51,7 +51,7 @@ impl Store {
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reader).await?;
         rows.iter().map(|r| decode_entity(&r.try_get::<String, _>(0)?)).collect()
     }
 
@@ -59,7 +59,7 @@ impl Store {
     pub async fn get_by(&self, schema: &Schema, field: &str, value: &str) -> Result<Option<Entity>, StoreError> {
         let sql =
             format!("SELECT {} FROM {} WHERE {field} = $1{}", self.backend.text("entity"), schema.name, live(schema));
-        let row = sqlx::query(&sql).bind(value.to_string()).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(value.to_string()).fetch_optional(&self.reader).await?;
         row.map(|r| decode_entity(&r.try_get::<String, _>(0)?)).transpose()
     }
 
@@ -104,7 +104,7 @@ impl Store {
         for v in binds {
             query = query.bind(v);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reader).await?;
         let mut data = Vec::with_capacity(rows.len().min(req.size));
         let mut last_id = None;
         for row in rows.iter().take(req.size) {
@@ -125,7 +125,7 @@ impl Store {
             b.uuid_param(1),
             live(schema)
         );
-        let rows = sqlx::query(&sql).bind(normalize_uuid(parent_id)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(normalize_uuid(parent_id)).fetch_all(&self.reader).await?;
         rows.iter().map(|r| decode_entity(&r.try_get::<String, _>(0)?)).collect()
     }
 

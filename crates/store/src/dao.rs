@@ -282,7 +282,8 @@ impl Dao {
             }
             let mut found = None;
             for (key, v) in &candidates {
-                if let Some(row) = self.store.get_by(parent, key, v).await? {
+                // On the primary: a parent created a moment ago may not have reached a read replica yet.
+                if let Some(row) = self.store.primary().get_by(parent, key, v).await? {
                     found = row.get("id").cloned();
                     break;
                 }

@@ -30,7 +30,11 @@ use sqlx::AnyPool;
 /// A connection pool to one database, shared by the Admin API and (later) the change follower.
 #[derive(Clone)]
 pub struct Store {
+    /// The primary: writes, and reads that must see them.
     pool: AnyPool,
+    /// Where plain reads go: a read replica when `pg_ro_*` is set, else the primary.
+    reader: AnyPool,
+    replica: bool,
     backend: Backend,
     node_id: uuid::Uuid,
     /// SQLite allows one writer at a time; queueing this process's writers here instead of in SQLite's
@@ -59,6 +63,7 @@ impl Store {
     /// Closes the pool so that shutdown waits for in-flight queries instead of cutting them.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.reader.close().await;
     }
 }
 

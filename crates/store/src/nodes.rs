@@ -48,7 +48,7 @@ impl Store {
             "SELECT {}, hostname, version, last_seq, heartbeat_ms FROM cluster_nodes ORDER BY id",
             self.backend.text("id")
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|r| {
                 Ok(NodeRow {

@@ -43,7 +43,7 @@ impl Store {
         for v in binds {
             query = query.bind(v);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.reader).await?;
         let mut data = Vec::new();
         let mut last = None;
         for row in rows.iter().take(size) {
@@ -59,7 +59,7 @@ impl Store {
 
     /// Distinct plugin names configured anywhere, for `GET /`'s `enabled_in_cluster`.
     pub async fn plugin_names_in_use(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT name FROM plugins ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT DISTINCT name FROM plugins ORDER BY name").fetch_all(&self.reader).await?;
         rows.iter().map(|r| r.try_get::<String, _>(0).map_err(StoreError::from)).collect()
     }
 }

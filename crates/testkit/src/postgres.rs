@@ -152,6 +152,46 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Starts a streaming read replica of this cluster (pg_basebackup, hot standby) on a free port. The
+    /// primary needs full-page writes, so start it with `start_durable`.
+    pub fn start_replica(&self) -> anyhow::Result<PgCluster> {
+        let bin_dir = self.bin_dir.clone().context("cannot replicate an external cluster")?;
+        let root = crate::TempDir::new("pg-replica")?;
+        let dir = root.path.clone();
+        std::mem::forget(root);
+        if is_root() {
+            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status()?;
+            anyhow::ensure!(status.success(), "cannot chown {} to postgres", dir.display());
+        }
+        let data = dir.join("data");
+        let port = self.port.to_string();
+        run_tool(
+            &bin_dir.join("pg_basebackup"),
+            &["-h", &self.host, "-p", &port, "-U", &self.user, "-D", &data.to_string_lossy(), "-R", "-X", "stream"],
+        )?;
+        let replica = PgCluster {
+            durable: self.durable,
+            host: "127.0.0.1".into(),
+            port: crate::free_port(),
+            user: self.user.clone(),
+            data_dir: Some(data),
+            bin_dir: Some(bin_dir),
+        };
+        replica.start_server()?;
+        replica.watch_parent();
+        Ok(replica)
+    }
+
+    /// Environment pointing a node's reads at this cluster as its read replica (`pg_ro_*`).
+    pub fn replica_env(&self, database: &str) -> Vec<(String, String)> {
+        vec![
+            ("GATEHOUSE_PG_RO_HOST".into(), self.host.clone()),
+            ("GATEHOUSE_PG_RO_PORT".into(), self.port.to_string()),
+            ("GATEHOUSE_PG_RO_USER".into(), self.user.clone()),
+            ("GATEHOUSE_PG_RO_DATABASE".into(), database.to_string()),
+        ]
+    }
+
     /// Stops the server (fast shutdown), for fault tests. `resume` starts it again on the same port.
     pub fn stop(&self) -> anyhow::Result<()> {
         let (Some(bin), Some(data)) = (&self.bin_dir, &self.data_dir) else { bail!("cannot stop an external cluster") };
