@@ -138,6 +138,17 @@ async fn kubernetes_objects_become_routes_on_every_node() {
     })
     .await;
 
+    eventually("the KongPlugin and the KongConsumer are Programmed", CONVERGE, &ctl, || async {
+        ["KongPlugin/require-key", "KongConsumer/alice"].iter().all(|object| {
+            let (kind, name) = object.split_once('/').unwrap_or_default();
+            kube.server
+                .get("configuration.konghq.com/v1", kind, "default", name)
+                .and_then(|o| o["status"]["conditions"].as_array().cloned())
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Programmed" && c["status"] == "True"))
+        })
+    })
+    .await;
+
     // A broken plugin: only the Ingress using it is left out, and the rejection is reported as an Event.
     kube.apply(BROKEN);
     kube.apply(&ingress("other", "other.test", "/other", Some("broken")));
@@ -154,12 +165,18 @@ async fn kubernetes_objects_become_routes_on_every_node() {
     )
     .await;
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "default");
-    eventually("an Event names the broken plugin", CONVERGE, &ctl, || async {
+    eventually("an Event names the broken plugin, which is not Programmed", CONVERGE, &ctl, || async {
         let Ok(list) = events.list(&ListParams::default()).await else { return false };
-        list.items.iter().any(|e| {
+        let event = list.items.iter().any(|e| {
             e.reason.as_deref() == Some("KongConfigurationApplyFailed")
                 && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("broken")
-        })
+        });
+        let condition = kube
+            .server
+            .get("configuration.konghq.com/v1", "KongPlugin", "default", "broken")
+            .and_then(|o| o["status"]["conditions"].as_array().cloned())
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Programmed" && c["status"] == "False"));
+        event && condition
     })
     .await;
 

@@ -128,6 +128,19 @@ async fn election_suite(lock: &str) {
     let mut replicas = start(&kube, lock, 3).await;
 
     let first = single_leader(&kube, lock, &replicas, "/one").await;
+    let lock_kind = if lock == "configmap" { "ConfigMap" } else { "Lease" };
+    let client = kube.client().await;
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::namespaced(client, "default");
+    let all: Vec<&Controller> = replicas.iter().map(|r| &r.controller).collect();
+    eventually("a LeaderElection Event on the lock", Duration::from_secs(10), &all, || async {
+        let Ok(list) = events.list(&Default::default()).await else { return false };
+        list.items.iter().any(|e| {
+            e.reason.as_deref() == Some("LeaderElection")
+                && e.regarding.as_ref().and_then(|r| r.kind.as_deref()) == Some(lock_kind)
+                && e.note.as_deref().is_some_and(|n| n.contains("became leader"))
+        })
+    })
+    .await;
     // Sampled over a while: never two leaders at once.
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
