@@ -43,6 +43,23 @@ pub trait EntitySource: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Row>, LookupError>>;
 }
 
+/// A source with no rows, for a node or a test that has no database behind its cache.
+pub struct NoRows;
+
+impl EntitySource for NoRows {
+    fn find<'a>(
+        &'a self,
+        _: &'static str,
+        _: &'static str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Row>, LookupError>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn of_consumer<'a>(&'a self, _: &'static str, _: &'a str) -> BoxFuture<'a, Result<Vec<Row>, LookupError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
 /// Cache settings from kong.conf.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSettings {

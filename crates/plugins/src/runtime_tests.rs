@@ -1,26 +1,9 @@
 use super::*;
-use crate::cache::{CacheSettings, EntitySource, LookupError, Row};
+use crate::cache::{CacheSettings, NoRows};
 use serde_json::json;
 
-/// A source with no rows: these tests never look entities up.
-struct Empty;
-
-impl EntitySource for Empty {
-    fn find<'a>(
-        &'a self,
-        _: &'static str,
-        _: &'static str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Row>, LookupError>> {
-        Box::pin(async { Ok(None) })
-    }
-    fn of_consumer<'a>(&'a self, _: &'static str, _: &'a str) -> BoxFuture<'a, Result<Vec<Row>, LookupError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
 fn cache() -> Arc<EntityCache> {
-    EntityCache::new(Arc::new(Empty), CacheSettings::default())
+    EntityCache::new(Arc::new(NoRows), CacheSettings::default())
 }
 
 const R: &str = "00000000-0000-4000-8000-00000000000a";

@@ -2,8 +2,7 @@
 //! head and body, and its log phase runs after the client already has the whole response.
 
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
-use gatehouse_plugins::cache::{EntitySource, LookupError, Row};
+use gatehouse_plugins::cache::NoRows;
 use gatehouse_plugins::runtime::{DynPlugin, Phases, Plugin};
 use gatehouse_plugins::{CacheSettings, EntityCache, LogRecord, PluginSet, Registry, RequestCtx};
 use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
@@ -12,23 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The database side of the cache; these tests look nothing up.
-struct NoRows;
-
-impl EntitySource for NoRows {
-    fn find<'a>(
-        &'a self,
-        _: &'static str,
-        _: &'static str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<Option<Row>, LookupError>> {
-        Box::pin(async { Ok(None) })
-    }
-    fn of_consumer<'a>(&'a self, _: &'static str, _: &'a str) -> BoxFuture<'a, Result<Vec<Row>, LookupError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
 
 /// What the test plugin saw, shared with the test.
 static LOGGED: Mutex<Vec<(u16, u64, Instant)>> = Mutex::new(Vec::new());

@@ -341,17 +341,23 @@ fn route_name_host(host: &str) -> String {
     host.replace('*', "_")
 }
 
-fn traditional_route<'a>(ctx: &Ctx<'a>, meta: &RouteMeta<'a>) -> KRoute<'a> {
+/// KIC's route name: `<namespace>.<ingress>.<service>.<host>.<port>`.
+fn route_name(meta: &RouteMeta<'_>) -> String {
     let ing = meta.ingress;
     let b = &meta.backend;
-    let name = format!(
+    format!(
         "{}.{}.{}.{}.{}",
         ns_of(&ing.metadata),
         name_of(&ing.metadata),
         b.name,
         route_name_host(&meta.host),
         b.port.canonical()
-    );
+    )
+}
+
+fn traditional_route<'a>(ctx: &Ctx<'a>, meta: &RouteMeta<'a>) -> KRoute<'a> {
+    let ing = meta.ingress;
+    let name = route_name(meta);
     let mut route = KRoute::base(name, ing, meta.tags.clone(), false);
     route.protocols = ingress_route_protocols(annotations(&ing.metadata));
     route.regex_priority = Some(0);
@@ -372,15 +378,7 @@ fn traditional_route<'a>(ctx: &Ctx<'a>, meta: &RouteMeta<'a>) -> KRoute<'a> {
 
 fn expression_route<'a>(meta: &RouteMeta<'a>) -> KRoute<'a> {
     let ing = meta.ingress;
-    let b = &meta.backend;
-    let name = format!(
-        "{}.{}.{}.{}.{}",
-        ns_of(&ing.metadata),
-        name_of(&ing.metadata),
-        b.name,
-        route_name_host(&meta.host),
-        b.port.canonical()
-    );
+    let name = route_name(meta);
     let anns = annotations(&ing.metadata);
     let mut route = KRoute::base(name, ing, meta.tags.clone(), true);
     route.protocols = ingress_route_protocols(anns);
