@@ -248,3 +248,32 @@ async fn scoping_follows_kongs_precedence() {
     assert_eq!(status, 200);
     assert_eq!(call(s.get("/plain")).await.0, 200, "an https-only config does not run on http");
 }
+
+#[tokio::test]
+async fn hash_on_consumer_pins_each_authenticated_consumer_to_one_target() {
+    let s = Setup::start().await;
+    let second = gatehouse_testkit::EchoServer::start().await.expect("second upstream");
+    s.node
+        .create("/upstreams", json!({"name": "pool.test", "algorithm": "consistent-hashing", "hash_on": "consumer"}))
+        .await;
+    for target in [s.echo.addr, second.addr] {
+        s.node.create("/upstreams/pool.test/targets", json!({"target": target.to_string()})).await;
+    }
+    s.node.create("/services", json!({"name": "pooled", "host": "pool.test", "port": 80})).await;
+    s.node.create("/services/pooled/routes", json!({"name": "pinned", "paths": ["/pinned"]})).await;
+    s.node.create("/routes/pinned/plugins", json!({"name": "key-auth"})).await;
+    let mut targets_seen = std::collections::HashSet::new();
+    for i in 0..16 {
+        s.node.create("/consumers", json!({"username": format!("c{i}")})).await;
+        s.node.create(&format!("/consumers/c{i}/key-auth"), json!({"key": format!("key-{i}")})).await;
+        let mut hosts = std::collections::HashSet::new();
+        for _ in 0..4 {
+            let (status, _, echoed) = call(s.get("/pinned").header("apikey", format!("key-{i}"))).await;
+            assert_eq!(status, 200);
+            hosts.insert(echoed["headers"]["host"].as_str().unwrap_or_default().to_string());
+        }
+        assert_eq!(hosts.len(), 1, "consumer c{i} was spread over {hosts:?}");
+        targets_seen.extend(hosts);
+    }
+    assert_eq!(targets_seen.len(), 2, "16 consumers all hashed to one target: {targets_seen:?}");
+}

@@ -64,6 +64,7 @@ pub(crate) fn pick_first(
     client_ip: std::net::IpAddr,
     path: &str,
     query: Option<&str>,
+    consumer_id: Option<&str>,
 ) -> Result<Pick, ProxyError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let cookie = |name: &str| {
@@ -85,6 +86,7 @@ pub(crate) fn pick_first(
     };
     let input = HashInput {
         client_ip: Some(client_ip),
+        consumer_id,
         header: Some(&header),
         cookie: Some(&cookie),
         path,

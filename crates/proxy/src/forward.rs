@@ -193,7 +193,9 @@ pub async fn handle(
     let mut request = Request::from_parts(parts, body);
     let first = match &balancer {
         Some(b) => {
-            let picked = dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query());
+            let consumer = ran.as_ref().and_then(|r| r.consumer_id.as_deref());
+            let picked =
+                dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query(), consumer);
             match picked {
                 Ok(p) => Some(p),
                 Err(e) => return finish(e.response(&request_id), &request_id, proxy),
