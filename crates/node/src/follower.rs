@@ -142,7 +142,11 @@ impl Follower {
             covered: tokio::sync::watch::channel(0).0,
             wake: tokio::sync::Notify::new(),
         });
-        follower.resync().await?;
+        // The first load reads the primary: a read replica may not even have replayed the migrations yet.
+        follower.primary_reads.store(true, std::sync::atomic::Ordering::Release);
+        let loaded = follower.resync().await;
+        follower.primary_reads.store(false, std::sync::atomic::Ordering::Release);
+        loaded?;
         Ok(follower)
     }
 

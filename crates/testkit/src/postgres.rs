@@ -167,7 +167,21 @@ impl PgCluster {
         let port = self.port.to_string();
         run_tool(
             &bin_dir.join("pg_basebackup"),
-            &["-h", &self.host, "-p", &port, "-U", &self.user, "-D", &data.to_string_lossy(), "-R", "-X", "stream"],
+            &[
+                "-h",
+                &self.host,
+                "-p",
+                &port,
+                "-U",
+                &self.user,
+                "-D",
+                &data.to_string_lossy(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
         )?;
         let replica = PgCluster {
             durable: self.durable,
