@@ -116,7 +116,8 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
         Box::pin(async move { follower.sync().await })
     });
     let state = Arc::new(AdminState {
-        dao: Dao::new(store.clone(), enabled_plugins(&config)),
+        // The Admin API reads the primary, so a client reads its own writes even when a replica lags.
+        dao: Dao::new(store.primary(), enabled_plugins(&config)),
         info: NodeInfo {
             node_id: node_id.to_string(),
             hostname,
