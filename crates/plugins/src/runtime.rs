@@ -129,9 +129,6 @@ impl Instance {
     pub fn phases(&self) -> Phases {
         self.phases
     }
-    pub fn handler(&self) -> &Handler {
-        &self.handler
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

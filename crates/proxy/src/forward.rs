@@ -107,11 +107,13 @@ pub async fn handle(
         return finish(response, &request_id, proxy);
     }
     let mut body = RequestBody::Streaming(body);
-    let global_plugins = proxy.snapshot.load().plugins.clone();
+    // The guard is held only for the (synchronous) rewrite phase; routes without plugins pay one load.
+    let current = proxy.snapshot.load();
+    let global_plugins = &current.plugins;
     if global_plugins.has_rewrite() {
         if let Some(cache) = global_plugins.cache() {
             let target = phases::Target {
-                plugins: &global_plugins,
+                plugins: global_plugins,
                 cache,
                 client_ip: remote.ip(),
                 protocol: phases::protocol(scheme, &parts.headers),
@@ -124,7 +126,7 @@ pub async fn handle(
             }
         }
     }
-    drop(global_plugins);
+    drop(current);
     let host_header = parts
         .headers
         .get(HOST)

@@ -243,10 +243,10 @@ impl Dao {
         let name_enabled = |name: Option<&Value>| name.and_then(Value::as_str).is_none_or(|n| self.plugin_enabled(n));
         let schema =
             if name_enabled(input.get("name")) { entity_rules::write_schema(schema, &input, existing) } else { schema };
-        let raw = input.clone();
+        let given = entity_rules::Given::of(schema, &input);
         let mut entity =
             schema.prepare(input, ctx, existing, crate::now_seconds()).map_err(KongError::schema_violation)?;
-        entity_rules::before_write(schema, &raw, existing, &mut entity, expiry)?;
+        entity_rules::before_write(schema, &given, existing, &mut entity, expiry)?;
         if schema.name == "plugins" {
             let name = entity.get("name").and_then(Value::as_str).unwrap_or_default();
             if !self.plugin_enabled(name) {

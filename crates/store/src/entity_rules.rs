@@ -56,12 +56,29 @@ pub(crate) fn without_ttl(schema: &Schema, stored: Option<Entity>) -> Option<Ent
     Some(stored)
 }
 
+/// What the write rules need from a write's input, kept before validation consumes it: for basic-auth
+/// credentials, the password and consumer given in this write (nothing for other entities).
+#[derive(Default)]
+pub(crate) struct Given {
+    password: Option<Value>,
+    consumer: Option<Value>,
+}
+
+impl Given {
+    pub(crate) fn of(schema: &Schema, input: &Entity) -> Given {
+        if schema.name != "basicauth_credentials" {
+            return Given::default();
+        }
+        Given { password: input.get("password").cloned(), consumer: input.get("consumer").cloned() }
+    }
+}
+
 /// Rules applied to a validated entity before it is written. A basic-auth password is hashed with its
 /// consumer's id, so moving a credential to another consumer needs the password again (Kong's
 /// transformation `needs`).
 pub(crate) fn before_write(
     schema: &Schema,
-    input: &Entity,
+    given: &Given,
     stored: Option<&Entity>,
     entity: &mut Entity,
     expiry: Option<i64>,
@@ -72,11 +89,11 @@ pub(crate) fn before_write(
     if schema.name == "basicauth_credentials" {
         // Kong's `on_write` transformation: only a password given in this write is hashed.
         if let (Some(Value::String(password)), Some(consumer)) = (
-            input.get("password"),
+            &given.password,
             entity.get("consumer").and_then(|c| c.get("id")).and_then(Value::as_str).map(str::to_string),
         ) {
             entity.insert("password".into(), Value::from(basic_auth_password_hash(&consumer, password)));
-        } else if !input.contains_key("password") && moves_consumer(input, stored) {
+        } else if given.password.is_none() && moves_consumer(given.consumer.as_ref(), stored) {
             let mut errors = gatehouse_model::FieldErrors::default();
             errors.entity("all or none of these fields must be set: 'password', 'consumer.id'");
             return Err(KongError::schema_violation(errors).into());
@@ -85,12 +102,12 @@ pub(crate) fn before_write(
     Ok(())
 }
 
-/// Whether a write names a consumer other than the stored one.
-fn moves_consumer(input: &Entity, stored: Option<&Entity>) -> bool {
-    let consumer = |e: &Entity| e.get("consumer").and_then(|c| c.get("id")).and_then(Value::as_str).map(str::to_string);
-    match input.get("consumer") {
+/// Whether a write names a consumer (`given`) other than the stored one.
+fn moves_consumer(given: Option<&Value>, stored: Option<&Entity>) -> bool {
+    let id = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_string);
+    match given {
         None => false,
-        Some(_) => stored.is_none_or(|s| consumer(s) != consumer(input)),
+        Some(given) => stored.is_none_or(|s| s.get("consumer").and_then(id) != id(given)),
     }
 }
 

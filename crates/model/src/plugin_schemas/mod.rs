@@ -71,12 +71,6 @@ impl PluginSchema {
         }
     }
 
-    /// Whether the plugin may be scoped to this foreign field (`consumer`, `route`, `service`).
-    pub fn allows_scope(&self, field: &str) -> bool {
-        // The only checks a foreign field carries here are `no_scope`'s `eq = null`.
-        !self.fields.iter().any(|f| f.name == field && matches!(f.kind, Kind::Foreign { .. }) && !f.checks.is_empty())
-    }
-
     /// The JSON Kong serves at `GET /schemas/plugins/{name}`.
     pub fn to_json(&self) -> Value {
         self.as_schema(self.fields.clone(), self.entity_checks.clone()).to_json()

@@ -102,16 +102,9 @@ impl Handler {
         dispatch!(self, p => DynPlugin::response_headers(p, status, headers), ())
     }
     pub fn response_body(&self, chunk: Bytes, eof: bool) -> Bytes {
-        match self {
-            Handler::Inert(_) => chunk,
-            other => dispatch!(other, p => DynPlugin::response_body(p, chunk, eof), unreachable_inert()),
-        }
+        dispatch!(self, p => DynPlugin::response_body(p, chunk, eof), chunk)
     }
     pub fn log(&self, record: &LogRecord) {
         dispatch!(self, p => DynPlugin::log(p, record), ())
     }
-}
-
-fn unreachable_inert() -> Bytes {
-    Bytes::new()
 }
