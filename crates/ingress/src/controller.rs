@@ -192,18 +192,7 @@ impl Controller {
     ) -> anyhow::Result<(SyncReport, Vec<ObjectRef>, serde_json::Value)> {
         let mut rejected: Vec<ObjectRef> = Vec::new();
         for failure in &first.failures {
-            let tags: Vec<String> = [
-                failure.object.kind.as_ref().map(|v| format!("k8s-kind:{v}")),
-                failure.object.namespace.as_ref().map(|v| format!("k8s-namespace:{v}")),
-                failure.object.name.as_ref().map(|v| format!("k8s-name:{v}")),
-                failure.object.uid.as_ref().map(|v| format!("k8s-uid:{v}")),
-                failure.object.group.as_ref().map(|v| format!("k8s-group:{v}")),
-                failure.object.version.as_ref().map(|v| format!("k8s-version:{v}")),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let Some(object) = ObjectRef::from_tags(&tags) else { continue };
+            let Some(object) = ObjectRef::from_k8s(&failure.object) else { continue };
             self.reporter.warn(&subject(&object), APPLY_FAILED, &failure.message).await;
             if !rejected.contains(&object) {
                 rejected.push(object);

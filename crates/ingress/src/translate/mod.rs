@@ -90,26 +90,19 @@ impl ObjectRef {
 
     /// Rebuilds the reference from an entity's `k8s-*` tags (as KIC does with the gateway's flattened errors).
     pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> Option<ObjectRef> {
-        let (mut r, mut group, mut version) = (ObjectRef::default(), String::new(), String::new());
-        for tag in tags {
-            let tag = tag.as_ref();
-            let Some((key, value)) = tag.split_once(':') else { continue };
-            let value = value.to_string();
-            match key {
-                "k8s-name" => r.name = value,
-                "k8s-namespace" => r.namespace = value,
-                "k8s-kind" => r.kind = value,
-                "k8s-uid" => r.uid = value,
-                "k8s-group" => group = value,
-                "k8s-version" => version = value,
-                _ => {}
-            }
-        }
-        if r.kind.is_empty() || r.name.is_empty() {
+        ObjectRef::from_k8s(&crate::sync::K8sObjectRef::from_tags(tags.iter().map(AsRef::as_ref)))
+    }
+
+    /// The reference the sync reports for an entity (from the same tags); `None` without a kind and a name.
+    pub fn from_k8s(object: &crate::sync::K8sObjectRef) -> Option<ObjectRef> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let (kind, name) = (text(&object.kind), text(&object.name));
+        if kind.is_empty() || name.is_empty() {
             return None;
         }
-        r.api_version = if group.is_empty() || group == "core" { version } else { format!("{group}/{version}") };
-        Some(r)
+        let (group, version) = (text(&object.group), text(&object.version));
+        let api_version = if group.is_empty() || group == "core" { version } else { format!("{group}/{version}") };
+        Some(ObjectRef { kind, api_version, namespace: text(&object.namespace), name, uid: text(&object.uid) })
     }
 
     /// Whether both references name the same object: kind, group, namespace and name equal, and the uids too
