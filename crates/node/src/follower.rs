@@ -525,7 +525,7 @@ impl Follower {
         state.balancer_rows = rows;
         for balancer in rebuilt {
             if balancer.uses_healthchecks() {
-                balancer.spawn_active_checks(self.stop.clone());
+                balancer.spawn_active_checks(self.stop.clone(), self.proxy.probe_tls());
             }
         }
         state.balancers = Arc::new(built);

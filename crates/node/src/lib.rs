@@ -7,3 +7,4 @@ pub mod follower;
 pub mod listeners;
 pub mod plugin_state;
 pub mod serve;
+pub mod trust;

@@ -51,7 +51,7 @@ impl gatehouse_admin::health::HealthApi for NodeHealth {
 }
 
 /// Proxy settings from the configuration.
-fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
+fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOptions> {
     let trusted_ips = config
         .trusted_ips
         .iter()
@@ -63,7 +63,7 @@ fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
         })
         .collect();
     let buffers = &config.large_client_header_buffers;
-    gatehouse_proxy::ProxyOptions {
+    Ok(gatehouse_proxy::ProxyOptions {
         trusted_ips,
         server_tokens: config.headers.enabled("via"),
         latency_tokens: config.headers.enabled("x-kong-proxy-latency"),
@@ -75,7 +75,9 @@ fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
         max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
-    }
+        trusted_certificates: crate::trust::load(&config.lua_ssl_trusted_certificate)?,
+        trusted_verify_depth: u8::try_from(config.lua_ssl_verify_depth).unwrap_or(u8::MAX),
+    })
 }
 
 /// The bundled plugins the `plugins` property enables.
@@ -90,7 +92,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let store = database::open_as(&config, node_id).await?;
     database::ensure_schema(&store, &config, run_migrations).await?;
     let store = database::with_read_replica(store, &config).await?;
-    let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)).context("upstream TLS configuration")?;
+    let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)?).context("upstream TLS configuration")?;
     let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();

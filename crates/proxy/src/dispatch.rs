@@ -34,6 +34,7 @@ pub(crate) struct UpstreamTls {
     /// Identifies the profile's connection pools.
     pub key: u64,
     pub verify: bool,
+    pub verify_depth: Option<u8>,
     pub ca_pems: Vec<String>,
     pub client_certificate: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
 }
@@ -52,8 +53,15 @@ impl UpstreamTls {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         // The certificate's bytes, not just its id: a rotated certificate keeps its id.
         let client_der = client_certificate.as_ref().and_then(|c| c.cert.first()).map(|c| c.as_ref().to_vec());
-        (service.tls_verify, &ca_pems, service.client_certificate, client_der).hash(&mut hasher);
-        Some(UpstreamTls { key: hasher.finish() | 1, verify: service.tls_verify, ca_pems, client_certificate })
+        (service.tls_verify, service.tls_verify_depth, &ca_pems, service.client_certificate, client_der)
+            .hash(&mut hasher);
+        Some(UpstreamTls {
+            key: hasher.finish() | 1,
+            verify: service.tls_verify,
+            verify_depth: service.tls_verify_depth,
+            ca_pems,
+            client_certificate,
+        })
     }
 }
 
@@ -97,13 +105,29 @@ pub(crate) fn pick_first(
 }
 
 impl Destination<'_> {
-    fn uri(&self, pick: Option<&Pick>) -> Result<Uri, ProxyError> {
-        let text = match pick {
-            Some(p) => {
-                let scheme = if matches!(self.service.protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
+    /// The upstream URI. For `https` services whose upstream `Host` differs from the address connected to
+    /// (balancer targets, `preserve_host`), it carries that host as the TLS server name, as Kong's
+    /// `proxy_ssl_name $upstream_host`. (gRPC over h2 would send the URI as `:authority`, so `grpcs` keeps
+    /// the address.)
+    fn uri(&self, pick: Option<&Pick>, host: Option<&HeaderValue>) -> Result<Uri, ProxyError> {
+        let service = self.service;
+        let (address, port) = match pick {
+            Some(p) => (p.addr.ip().to_string(), p.addr.port()),
+            None => (service.host.clone(), service.port),
+        };
+        let ssl_name = host
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(h, |(name, _)| name))
+            .filter(|name| service.protocol == "https" && !name.eq_ignore_ascii_case(&address) && !name.is_empty());
+        let text = match (ssl_name, pick) {
+            (Some(name), _) => {
+                format!("https://{}{}", crate::upstream::named_authority(name, &address, port), self.path)
+            }
+            (None, Some(p)) => {
+                let scheme = if matches!(service.protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
                 format!("{scheme}://{}{}", p.addr, self.path)
             }
-            None => format!("{}{}", self.service.base_uri, self.path),
+            (None, None) => format!("{}{}", service.base_uri, self.path),
         };
         text.parse().map_err(|_| ProxyError::BadRequest)
     }
@@ -127,8 +151,9 @@ impl Destination<'_> {
     }
 
     fn prepare(&self, request: &mut Request<impl Body>, pick: Option<&Pick>) -> Result<(), ProxyError> {
-        *request.uri_mut() = self.uri(pick)?;
-        if let Some(host) = self.host(pick) {
+        let host = self.host(pick);
+        *request.uri_mut() = self.uri(pick, host.as_ref())?;
+        if let Some(host) = host {
             request.headers_mut().insert(HOST, host);
         }
         Ok(())
@@ -168,7 +193,13 @@ pub(crate) async fn send(
         Some(tls) => proxy
             .pools
             .get_with(service.connect_timeout, tls.key, || {
-                crate::tls::client_config(tls.verify, &tls.ca_pems, tls.client_certificate.clone(), &[])
+                crate::tls::client_config(
+                    tls.verify,
+                    &tls.ca_pems,
+                    tls.verify_depth,
+                    tls.client_certificate.clone(),
+                    &[],
+                )
             })
             .map_err(|e| {
                 tracing::warn!(error = %e, service = %service.id, "upstream TLS settings cannot be used");

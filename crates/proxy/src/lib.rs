@@ -133,6 +133,11 @@ pub struct ProxyOptions {
     pub keepalive_pool_size: usize,
     /// How long an idle upstream connection is kept.
     pub keepalive_idle_timeout: Duration,
+    /// CA certificates the node's own TLS clients trust (`lua_ssl_trusted_certificate`): active `https`
+    /// health checks verify targets against them.
+    pub trusted_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `lua_ssl_verify_depth`: intermediates allowed in chains verified against `trusted_certificates`.
+    pub trusted_verify_depth: u8,
 }
 
 impl Default for ProxyOptions {
@@ -149,6 +154,8 @@ impl Default for ProxyOptions {
             max_body_bytes: 0,
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
+            trusted_certificates: Vec::new(),
+            trusted_verify_depth: 1,
         }
     }
 }
@@ -162,6 +169,8 @@ pub struct Proxy {
     pools: upstream::ClientPools,
     /// Client TLS settings for upstreams, shared by every worker's pools.
     upstream_tls: Arc<rustls::ClientConfig>,
+    /// TLS settings of active `https` health checks.
+    probe_tls: balancer::ProbeTls,
     /// Server certificates by SNI, shared by all workers and swapped when certificates change.
     certificates: Arc<tls::SwappableResolver>,
     /// `Via` and `Server` values, rendered once.
@@ -171,7 +180,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(options: ProxyOptions) -> Result<Arc<Proxy>, tls::TlsError> {
-        let upstream_tls = tls::client_config(false, &[], None, &[])?;
+        let upstream_tls = tls::client_config(false, &[], None, None, &[])?;
         let pools = upstream::ClientPools::new(
             upstream::PoolSettings {
                 max_idle_per_host: options.keepalive_pool_size,
@@ -184,7 +193,12 @@ impl Proxy {
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let certificates = Arc::new(tls::SwappableResolver::new(tls::CertStore::empty(None)));
-        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, via, server }))
+        let verified = match options.trusted_certificates.is_empty() {
+            true => None,
+            false => Some(tls::trusting(&options.trusted_certificates, options.trusted_verify_depth)?),
+        };
+        let probe_tls = balancer::ProbeTls { verified, unverified: upstream_tls.clone() };
+        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, probe_tls, via, server }))
     }
 
     /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
@@ -202,6 +216,7 @@ impl Proxy {
             pools,
             certificates: self.certificates.clone(),
             upstream_tls: self.upstream_tls.clone(),
+            probe_tls: self.probe_tls.clone(),
             via: self.via.clone(),
             server: self.server.clone(),
         })
@@ -249,6 +264,11 @@ impl Proxy {
             }
         }
         Ok(threads)
+    }
+
+    /// TLS settings for the active `https` health checks of balancers built for this proxy.
+    pub fn probe_tls(&self) -> balancer::ProbeTls {
+        self.probe_tls.clone()
     }
 
     /// The certificate store TLS listeners select from; replace its contents with `store`.

@@ -27,6 +27,8 @@ pub struct ServiceSpec {
     /// Upstream TLS: verify the certificate (`tls_verify`), against these CA certificates
     /// (`ca_certificates`), presenting this client certificate (`client_certificate`).
     pub tls_verify: bool,
+    /// `tls_verify_depth`: intermediate CA certificates allowed in the verified chain (unset: nginx's 1).
+    pub tls_verify_depth: Option<u8>,
     pub ca_certificates: Vec<Uuid>,
     pub client_certificate: Option<Uuid>,
     /// `host` or `host:port` for the upstream `Host` header (the port only when it is not the scheme's).
@@ -69,6 +71,7 @@ impl ServiceSpec {
             read_timeout: millis(entity, "read_timeout"),
             enabled: entity.get("enabled").and_then(Value::as_bool).unwrap_or(true),
             tls_verify: entity.get("tls_verify").and_then(Value::as_bool).unwrap_or(false),
+            tls_verify_depth: entity.get("tls_verify_depth").and_then(Value::as_u64).and_then(|d| u8::try_from(d).ok()),
             ca_certificates: entity
                 .get("ca_certificates")
                 .and_then(Value::as_array)

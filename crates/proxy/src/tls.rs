@@ -14,7 +14,7 @@ mod client;
 mod server;
 mod store;
 
-pub use client::client_config;
+pub use client::{client_config, trusting};
 pub use server::{accept, server_config};
 pub use store::{CertStore, SwappableResolver};
 

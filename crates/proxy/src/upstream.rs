@@ -80,7 +80,71 @@ where
 pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 /// Plain TCP for `http`/`grpc` services, TLS for `https`/`grpcs`.
-pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector<NamedTargetResolver>>;
+
+/// Separates an upstream URI's host into the TLS server name and where to connect:
+/// `{name}{NAMED_VIA}{address}`. Kong sends the upstream `Host` (`proxy_ssl_name $upstream_host`) as SNI
+/// and verifies the certificate against it, while it connects to the balancer's chosen address; the
+/// connection pool's only input is the URI, so both travel in it, and the pool keys connections by both.
+const NAMED_VIA: &str = ".gh-via.";
+
+/// The URI authority that connects to `address` (an IP or a DNS name, with `port`) while presenting `name`
+/// as the TLS server name.
+pub(crate) fn named_authority(name: &str, address: &str, port: u16) -> String {
+    let address = address.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(address);
+    // IPv6 colons cannot appear in a host name: they travel as dashes.
+    format!("{name}{NAMED_VIA}{}:{port}", address.replace(':', "-"))
+}
+
+/// The TLS server name of an upstream URI's host (its name part when it is a [`named_authority`]).
+fn server_name(uri: &hyper::Uri) -> Result<rustls::pki_types::ServerName<'static>, BoxError> {
+    let host = uri.host().ok_or("upstream URI without a host")?;
+    let name = host.split_once(NAMED_VIA).map_or(host, |(name, _)| name);
+    let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+    Ok(rustls::pki_types::ServerName::try_from(name.to_owned())?)
+}
+
+/// The connector's name resolution: the address part of a [`named_authority`] (an IP is used as is), or
+/// the system resolver (`getaddrinfo`, so `/etc/hosts` is honoured) for ordinary host names.
+#[derive(Clone)]
+pub(crate) struct NamedTargetResolver {
+    system: hyper_util::client::legacy::connect::dns::GaiResolver,
+}
+
+impl NamedTargetResolver {
+    fn new() -> Self {
+        NamedTargetResolver { system: hyper_util::client::legacy::connect::dns::GaiResolver::new() }
+    }
+}
+
+type Addresses = std::vec::IntoIter<std::net::SocketAddr>;
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for NamedTargetResolver {
+    type Response = Addresses;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Addresses, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let host = name.as_str();
+        let address = host.split_once(NAMED_VIA).map_or(host, |(_, address)| address);
+        let literal = address.parse::<std::net::IpAddr>().or_else(|_| address.replace('-', ":").parse());
+        if let (true, Ok(ip)) = (host.contains(NAMED_VIA), literal) {
+            let found = vec![std::net::SocketAddr::new(ip, 0)].into_iter();
+            return Box::pin(std::future::ready(Ok(found)));
+        }
+        let parsed = address.parse::<hyper_util::client::legacy::connect::dns::Name>();
+        let mut system = self.system.clone();
+        Box::pin(async move {
+            let name = parsed.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let found: Vec<_> = tower_service::Service::call(&mut system, name).await?.collect();
+            Ok(found.into_iter())
+        })
+    }
+}
 pub(crate) type BodyClient = hyper_util::client::legacy::Client<Connector, RequestBody>;
 pub(crate) type EmptyClient = hyper_util::client::legacy::Client<Connector, http_body_util::Empty<Bytes>>;
 
@@ -141,14 +205,17 @@ impl ClientPools {
     }
 
     fn build(&self, connect_timeout: Duration, tls_config: Arc<rustls::ClientConfig>) -> Clients {
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(NamedTargetResolver::new());
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
         tcp.enforce_http(false);
         // ALPN is set by the connector for each pool.
         let tls = |h2: bool| -> Connector {
             let config = rustls::ClientConfig::clone(&tls_config);
-            let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http();
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http()
+                .with_server_name_resolver(server_name);
             if h2 {
                 builder.enable_http2().wrap_connector(tcp.clone())
             } else {

@@ -359,6 +359,12 @@ async fn server(status: Arc<AtomicU16>, seen: Arc<Mutex<String>>) -> SocketAddr 
     addr
 }
 
+/// Probe TLS without trusted certificates (these tests probe plain http and tcp).
+fn probe_tls() -> gatehouse_proxy::balancer::ProbeTls {
+    let unverified = gatehouse_proxy::tls::client_config(false, &[], None, None, &[]).unwrap();
+    gatehouse_proxy::balancer::ProbeTls { verified: None, unverified }
+}
+
 async fn until(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < deadline {
@@ -381,7 +387,7 @@ async fn active_http_checks_flip_health() {
         "unhealthy": {"interval": 0.05, "http_statuses": [500], "http_failures": 2, "tcp_failures": 1, "timeouts": 1}}}));
     let b = Arc::new(Balancer::build(&up, &targets(&[(&addr.to_string(), 100)]), &FakeDns::default()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    b.spawn_active_checks(stop_rx);
+    b.spawn_active_checks(stop_rx, probe_tls());
     assert!(until(Duration::from_secs(5), || seen.lock().unwrap().starts_with("GET /status HTTP/1.1\r\n")).await);
     let head = seen.lock().unwrap().clone();
     assert!(head.contains("\r\nx-probe: yes\r\n"), "{head}");
@@ -415,7 +421,7 @@ async fn active_tcp_checks_detect_closed_port_and_stop() {
     let b = Arc::new(Balancer::build(&up, &t, &FakeDns::default()));
     b.set_health(&open.to_string(), None, false);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    b.spawn_active_checks(stop_rx);
+    b.spawn_active_checks(stop_rx, probe_tls());
     assert!(until(Duration::from_secs(5), || b.is_healthy(closed) == Some(false)).await);
     assert!(until(Duration::from_secs(5), || b.is_healthy(open) == Some(true)).await);
     let _ = stop_tx.send(true);

@@ -372,6 +372,8 @@ async fn a_silent_client_hits_the_handshake_timeout() {
 struct Pki {
     ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
+    /// PEMs of the intermediate CAs between `issuer` and the root, nearest first (sent with the leaf).
+    chain: String,
 }
 
 impl Pki {
@@ -381,14 +383,24 @@ impl Pki {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(rcgen::DnType::CommonName, "Gatehouse test CA");
         let ca_pem = params.self_signed(&key).unwrap().pem();
-        Pki { ca_pem, issuer: Issuer::new(params, key) }
+        Pki { ca_pem, issuer: Issuer::new(params, key), chain: String::new() }
+    }
+
+    /// An intermediate CA issued by this one: its certificates carry it in their chain.
+    fn intermediate(&self) -> Pki {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Gatehouse test intermediate");
+        let pem = params.signed_by(&key, &self.issuer).unwrap().pem();
+        Pki { ca_pem: self.ca_pem.clone(), issuer: Issuer::new(params, key), chain: pem + &self.chain }
     }
 
     fn issue(&self, names: &[&str]) -> Arc<rustls::sign::CertifiedKey> {
         let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let cert = CertificateParams::new(names).unwrap().signed_by(&key, &self.issuer).unwrap();
-        tls::certified_key_from_pem(&cert.pem(), &key.serialize_pem()).unwrap()
+        tls::certified_key_from_pem(&(cert.pem() + &self.chain), &key.serialize_pem()).unwrap()
     }
 }
 
@@ -411,18 +423,38 @@ async fn upstream_verification_follows_tls_verify_and_ca_certificates() {
     let trusted = std::slice::from_ref(&pki.ca_pem);
     let untrusted = [Pki::new().ca_pem];
 
-    let verified = client_config(true, trusted, None, &[]).unwrap();
+    let verified = client_config(true, trusted, None, None, &[]).unwrap();
     assert!(upstream(addr, verified.clone(), "upstream.test").await.is_ok(), "signed by the given CA");
     assert!(upstream(addr, verified, "other.test").await.is_err(), "the host name is checked");
-    let wrong_ca = client_config(true, &untrusted, None, &[]).unwrap();
+    let wrong_ca = client_config(true, &untrusted, None, None, &[]).unwrap();
     assert!(upstream(addr, wrong_ca, "upstream.test").await.is_err(), "untrusted server certificate");
-    let unverified = client_config(false, &[], None, &[]).unwrap();
+    let unverified = client_config(false, &[], None, None, &[]).unwrap();
     assert!(upstream(addr, unverified, "anything.test").await.is_ok(), "tls_verify off accepts any certificate");
-    assert!(matches!(client_config(true, &[], None, &[]), Err(TlsError::NoTrustAnchors)));
-    assert!(matches!(client_config(true, &["junk".to_string()], None, &[]), Err(TlsError::NoCertificate)));
+    assert!(matches!(client_config(true, &[], None, None, &[]), Err(TlsError::NoTrustAnchors)));
+    assert!(matches!(client_config(true, &["junk".to_string()], None, None, &[]), Err(TlsError::NoCertificate)));
 
-    let grpcs = client_config(true, trusted, None, &[ALPN_H2]).unwrap();
+    let grpcs = client_config(true, trusted, None, None, &[ALPN_H2]).unwrap();
     assert_eq!(upstream(addr, grpcs, "upstream.test").await.unwrap().as_deref(), Some(ALPN_H2));
+}
+
+#[tokio::test]
+async fn tls_verify_depth_limits_the_intermediates_as_nginx_does() {
+    let root = Pki::new();
+    let one = root.intermediate();
+    let two = one.intermediate();
+    let trusted = std::slice::from_ref(&root.ca_pem);
+    let (short, _r1) = serve_store(CertStore::empty(Some(one.issue(&["up.test"]))), false).await;
+    let (long, _r2) = serve_store(CertStore::empty(Some(two.issue(&["up.test"]))), false).await;
+
+    let default_depth = client_config(true, trusted, None, None, &[]).unwrap();
+    assert!(upstream(short.addr, default_depth.clone(), "up.test").await.is_ok(), "nginx's default allows one");
+    assert!(upstream(long.addr, default_depth, "up.test").await.is_err(), "two intermediates exceed depth 1");
+    let depth_two = client_config(true, trusted, Some(2), None, &[]).unwrap();
+    assert!(upstream(long.addr, depth_two, "up.test").await.is_ok());
+    let depth_zero = client_config(true, trusted, Some(0), None, &[]).unwrap();
+    assert!(upstream(short.addr, depth_zero.clone(), "up.test").await.is_err());
+    let (direct, _r3) = serve_store(CertStore::empty(Some(root.issue(&["up.test"]))), false).await;
+    assert!(upstream(direct.addr, depth_zero, "up.test").await.is_ok(), "a leaf issued by the anchor itself");
 }
 
 #[tokio::test]
@@ -441,11 +473,11 @@ async fn upstream_presents_the_client_certificate_when_asked() {
         .with_cert_resolver(resolver);
     let mut server = serve(Arc::new(config)).await;
 
-    let with_cert = client_config(false, &[], Some(pki.issue(&["client.test"])), &[]).unwrap();
+    let with_cert = client_config(false, &[], None, Some(pki.issue(&["client.test"])), &[]).unwrap();
     assert!(upstream(server.addr, with_cert, "mtls.test").await.is_ok());
     assert!(server.seen.recv().await.unwrap().unwrap().2, "the upstream saw the client certificate");
 
-    let without = client_config(false, &[], None, &[]).unwrap();
+    let without = client_config(false, &[], None, None, &[]).unwrap();
     assert!(upstream(server.addr, without, "mtls.test").await.is_err());
     assert!(server.seen.recv().await.unwrap().is_err(), "the upstream refused the anonymous client");
 }

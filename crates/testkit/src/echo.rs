@@ -1,5 +1,5 @@
 //! A real upstream for proxy tests: answers every request with a JSON description of what it received
-//! (method, path with query, headers, body length), so tests can assert what the proxy forwarded. gRPC
+//! (method, path with query, headers, body length, TLS server name), so tests can assert what the proxy forwarded. gRPC
 //! requests (`content-type: application/grpc`) get their body back followed by `grpc-status: 0` trailers.
 //! It speaks HTTP/1.1 and h2c, or TLS with ALPN when started with `start_tls`.
 
@@ -24,25 +24,40 @@ impl EchoServer {
     /// An echo upstream behind TLS with a `localhost` certificate issued by a fresh test CA (ALPN h2 and
     /// http/1.1); the CA's PEM is in `ca_pem`.
     pub async fn start_tls() -> anyhow::Result<EchoServer> {
+        Self::start_tls_chain(0).await
+    }
+
+    /// Like [`EchoServer::start_tls`], with `intermediates` CA certificates between the `localhost`
+    /// certificate and the root in `ca_pem` (the server sends them with its certificate).
+    pub async fn start_tls_chain(intermediates: usize) -> anyhow::Result<EchoServer> {
+        let ca_params = || -> anyhow::Result<rcgen::CertificateParams> {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params.distinguished_name.push(rcgen::DnType::CommonName, "Gatehouse test CA");
+            Ok(params)
+        };
         let ca_key = rcgen::KeyPair::generate()?;
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Gatehouse test CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let root = ca_params()?;
+        let ca_pem = root.self_signed(&ca_key)?.pem();
+        let mut issuer = rcgen::Issuer::new(root, ca_key);
+        let mut chain = Vec::new();
+        for _ in 0..intermediates {
+            let key = rcgen::KeyPair::generate()?;
+            let params = ca_params()?;
+            chain.insert(0, params.signed_by(&key, &issuer)?.der().clone());
+            issuer = rcgen::Issuer::new(params, key);
+        }
         let key = rcgen::KeyPair::generate()?;
         let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&key, &issuer)?;
+        chain.insert(0, cert.der().clone());
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )?;
+            .with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let mut server = Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await?;
-        server.ca_pem = Some(ca.pem());
+        server.ca_pem = Some(ca_pem);
         Ok(server)
     }
 
@@ -54,17 +69,21 @@ impl EchoServer {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(|request| async move {
-                        Ok::<_, std::convert::Infallible>(respond(request).await)
-                    });
+                    let service = |sni: Option<std::sync::Arc<str>>| {
+                        hyper::service::service_fn(move |request| {
+                            let sni = sni.clone();
+                            async move { Ok::<_, std::convert::Infallible>(respond(request, sni.as_deref()).await) }
+                        })
+                    };
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                     match tls {
                         None => {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let _ = builder.serve_connection(TokioIo::new(stream), service(None)).await;
                         }
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                                let sni = stream.get_ref().1.server_name().map(std::sync::Arc::from);
+                                let _ = builder.serve_connection(TokioIo::new(stream), service(sni)).await;
                             }
                         }
                     }
@@ -82,7 +101,8 @@ impl EchoServer {
 
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-async fn respond(request: hyper::Request<hyper::body::Incoming>) -> hyper::Response<EchoBody> {
+/// `sni` is the server name a TLS client sent.
+async fn respond(request: hyper::Request<hyper::body::Incoming>, sni: Option<&str>) -> hyper::Response<EchoBody> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let grpc = parts
@@ -113,6 +133,7 @@ async fn respond(request: hyper::Request<hyper::body::Incoming>) -> hyper::Respo
         "version": format!("{:?}", parts.version),
         "headers": headers,
         "body_length": body.len(),
+        "sni": sni,
         "body": (body.len() <= 65_536).then(|| String::from_utf8_lossy(&body).into_owned()),
     });
     let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));

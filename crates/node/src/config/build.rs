@@ -313,6 +313,8 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         error_default_type: word("error_default_type"),
         allow_debug_header: get.bool("allow_debug_header").unwrap_or(false),
         upstream_keepalive_pool_size: get.u32("upstream_keepalive_pool_size").unwrap_or(512),
+        lua_ssl_trusted_certificate: get.list("lua_ssl_trusted_certificate"),
+        lua_ssl_verify_depth: get.u32("lua_ssl_verify_depth").unwrap_or(1),
         upstream_keepalive_max_requests: get.int("upstream_keepalive_max_requests").unwrap_or(10000),
         upstream_keepalive_idle_timeout: get.int("upstream_keepalive_idle_timeout").unwrap_or(60),
         proxy_access_log: get.str("proxy_access_log"),

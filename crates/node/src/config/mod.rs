@@ -115,6 +115,11 @@ pub struct Config {
     pub error_default_type: String,
     pub allow_debug_header: bool,
     pub upstream_keepalive_pool_size: u32,
+    /// CA certificates for the node's own TLS clients (active `https` health checks): `system`, file paths,
+    /// PEM text or base64 PEM, as Kong's cosockets use them.
+    pub lua_ssl_trusted_certificate: Vec<String>,
+    /// Intermediates allowed in chains verified against `lua_ssl_trusted_certificate`.
+    pub lua_ssl_verify_depth: u32,
     pub upstream_keepalive_max_requests: u64,
     /// Seconds.
     pub upstream_keepalive_idle_timeout: u64,

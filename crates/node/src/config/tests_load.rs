@@ -386,8 +386,7 @@ fn secret_names() {
 
 #[test]
 fn kong_only_properties_load_with_a_warning_and_aliases_apply() {
-    let text =
-        "nginx_worker_processes = 4\nlua_ssl_trusted_certificate = system\nnginx_http_client_max_body_size = 2m\n";
+    let text = "nginx_worker_processes = 4\nlua_ssl_protocols = TLSv1.3\nnginx_http_client_max_body_size = 2m\n";
     let config = Config::from_str(text, "kong.conf", &HashMap::new()).expect("a Kong file loads");
     assert_eq!(config.client_max_body_size, 2 * 1024 * 1024);
     let warned: Vec<&str> = config.warnings.iter().map(|w| w.location.as_str()).collect();

@@ -12,9 +12,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+/// TLS client settings for `https` probes, built once per node.
+#[derive(Clone)]
+pub struct ProbeTls {
+    /// `https_verify_certificate = true`: verified against `lua_ssl_trusted_certificate` (`None` when it
+    /// names no certificate, so such probes fail their handshake, as in Kong).
+    pub verified: Option<Arc<rustls::ClientConfig>>,
+    /// `https_verify_certificate = false`.
+    pub unverified: Arc<rustls::ClientConfig>,
+}
+
 /// What one probe found.
 enum Probe {
-    /// TCP connect succeeded (tcp probes; https probes until TLS is available).
+    /// TCP connect succeeded (tcp probes).
     Connected,
     /// HTTP status line received (0 when it could not be parsed).
     Status(u16),
@@ -25,7 +35,7 @@ impl Balancer {
     /// Starts the active checks of this balancer on the current tokio runtime. They stop when `stop`
     /// turns true (or its sender is dropped) or when the balancer itself is dropped, so a rebuilt
     /// configuration can simply start the checks of the new balancer.
-    pub fn spawn_active_checks(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+    pub fn spawn_active_checks(self: &Arc<Self>, stop: watch::Receiver<bool>, tls: ProbeTls) {
         let active = &self.cfg.active;
         for (interval, probe_healthy) in [(active.healthy_interval, true), (active.unhealthy_interval, false)] {
             if interval.is_zero() {
@@ -33,12 +43,18 @@ impl Balancer {
             }
             let weak = Arc::downgrade(self);
             let stop = stop.clone();
-            tokio::spawn(check_loop(weak, stop, interval, probe_healthy));
+            tokio::spawn(check_loop(weak, stop, interval, probe_healthy, tls.clone()));
         }
     }
 }
 
-async fn check_loop(weak: Weak<Balancer>, mut stop: watch::Receiver<bool>, interval: Duration, probe_healthy: bool) {
+async fn check_loop(
+    weak: Weak<Balancer>,
+    mut stop: watch::Receiver<bool>,
+    interval: Duration,
+    probe_healthy: bool,
+    tls: ProbeTls,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -63,10 +79,11 @@ async fn check_loop(weak: Weak<Balancer>, mut stop: watch::Receiver<bool>, inter
         for package in work {
             let active = Arc::clone(&active);
             let host_header = host_header.clone();
+            let tls = tls.clone();
             set.spawn(async move {
                 for (addr, host, state) in package {
                     let header_host = host_header.as_deref().unwrap_or(&host);
-                    match probe(&active, addr, header_host).await {
+                    match probe(&active, &tls, addr, header_host).await {
                         Probe::Connected => state.observe_success(&active.counters),
                         Probe::Status(status) => state.observe(Outcome::HttpStatus(status), &active.counters),
                         Probe::Failed(outcome) => state.observe(outcome, &active.counters),
@@ -89,23 +106,41 @@ fn io_outcome(error: &std::io::Error) -> Outcome {
     }
 }
 
-async fn probe(active: &ActiveConfig, addr: SocketAddr, host: &str) -> Probe {
+async fn probe(active: &ActiveConfig, tls: &ProbeTls, addr: SocketAddr, host: &str) -> Probe {
     let limit = if active.timeout.is_zero() { Duration::from_secs(1) } else { active.timeout };
-    let mut stream = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+    let stream = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
         Err(_) => return Probe::Failed(Outcome::Timeout),
         Ok(Err(e)) => return Probe::Failed(io_outcome(&e)),
         Ok(Ok(stream)) => stream,
     };
     match active.kind {
-        ProbeKind::Tcp => return Probe::Connected,
-        // TODO: https probes need the TLS client being written in the tls module (SNI: `https_sni` or the
-        // host, `https_verify_certificate`); until then a successful TCP connect counts as a success.
+        ProbeKind::Tcp => Probe::Connected,
+        ProbeKind::Http => http_probe(active, stream, host, limit).await,
         ProbeKind::Https => {
-            let _ = active.https_sni.as_deref();
-            return Probe::Connected;
+            // lua-resty-healthcheck: the server name is `https_sni`, else the Host; a failed handshake
+            // counts as a TCP failure.
+            let config =
+                if active.https_verify_certificate { tls.verified.clone() } else { Some(tls.unverified.clone()) };
+            let name = active.https_sni.as_deref().unwrap_or(host);
+            let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+            let (Some(config), Ok(name)) = (config, rustls::pki_types::ServerName::try_from(name.to_owned())) else {
+                return Probe::Failed(Outcome::TcpFailure);
+            };
+            let connector = tokio_rustls::TlsConnector::from(config);
+            match tokio::time::timeout(limit, connector.connect(name, stream)).await {
+                Err(_) => Probe::Failed(Outcome::Timeout),
+                Ok(Err(_)) => Probe::Failed(Outcome::TcpFailure),
+                Ok(Ok(stream)) => http_probe(active, stream, host, limit).await,
+            }
         }
-        ProbeKind::Http => {}
     }
+}
+
+/// Sends the probe's `GET` over an open connection and reads the status line.
+async fn http_probe<S>(active: &ActiveConfig, mut stream: S, host: &str, limit: Duration) -> Probe
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut request = format!("GET {} HTTP/1.1\r\nConnection: close\r\n", active.http_path);
     for (name, value) in &active.headers {
         request.push_str(name);

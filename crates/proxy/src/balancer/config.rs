@@ -56,7 +56,6 @@ pub(crate) struct ActiveConfig {
     pub concurrency: usize,
     pub http_path: String,
     pub https_sni: Option<String>,
-    #[allow(dead_code)] // kept for the TLS probe (see active.rs TODO)
     pub https_verify_certificate: bool,
     pub headers: Vec<(String, String)>,
     pub healthy_interval: Duration,

@@ -13,6 +13,7 @@ mod health;
 mod report;
 mod resolve;
 
+pub use active::ProbeTls;
 pub use config::Algorithm;
 pub use hash::{xxhash32, HashInput, Lookup};
 pub use health::{InFlightGuard, Outcome};
