@@ -121,3 +121,28 @@ async fn https_health_checks_verify_against_lua_ssl_trusted_certificate() {
         .unwrap_or_else(|e| panic!("{name} should be {expected}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn the_client_certificate_comes_from_the_service_or_else_its_upstream() {
+    let mtls = EchoServer::start_mtls().await.expect("mTLS upstream");
+    let node = Node::start(binary(), NodeOptions::default()).await.expect("node");
+    let (cert, key) = mtls.client_pem.clone().unwrap_or_default();
+    let certificate = node.create("/certificates", json!({"cert": cert, "key": key})).await;
+    let url = format!("https://127.0.0.1:{}/", mtls.addr.port());
+    node.create("/services", json!({"name": "direct", "url": url})).await;
+    node.create("/services/direct/routes", json!({"paths": ["/direct"]})).await;
+    node.create("/upstreams", json!({"name": "mtls-pool"})).await;
+    node.create("/upstreams/mtls-pool/targets", json!({"target": format!("127.0.0.1:{}", mtls.addr.port())})).await;
+    node.create("/services", json!({"name": "pooled", "url": "https://mtls-pool/"})).await;
+    node.create("/services/pooled/routes", json!({"paths": ["/pooled"]})).await;
+
+    assert_eq!(get(&node, "/direct").await.0, 502, "the upstream refuses a client without a certificate");
+    assert_eq!(get(&node, "/pooled").await.0, 502);
+    let with_cert = json!({"client_certificate": {"id": certificate["id"]}});
+    let (status, _) = node.admin(Method::PATCH, "/services/direct", with_cert.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(get(&node, "/direct").await.0, 200, "the service's client_certificate is presented");
+    let (status, _) = node.admin(Method::PATCH, "/upstreams/mtls-pool", with_cert).await;
+    assert_eq!(status, 200);
+    assert_eq!(get(&node, "/pooled").await.0, 200, "the upstream's client_certificate stands in for the service's");
+}

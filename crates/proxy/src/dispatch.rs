@@ -41,20 +41,29 @@ pub(crate) struct UpstreamTls {
 
 impl UpstreamTls {
     /// The profile of `service`, or `None` for Kong's default (no verification, no client certificate).
-    pub fn of(service: &ServiceSpec, snapshot: &crate::Snapshot, proxy: &Proxy) -> Option<UpstreamTls> {
+    /// The client certificate is the service's, else its upstream's (Kong's `fallback_upstream_client_cert`).
+    pub fn of(
+        service: &ServiceSpec,
+        balancer: Option<&Balancer>,
+        snapshot: &crate::Snapshot,
+        proxy: &Proxy,
+    ) -> Option<UpstreamTls> {
         use std::hash::{Hash, Hasher};
-        if !(service.tls_verify || service.client_certificate.is_some()) {
+        let client_certificate_id = match service.client_certificate {
+            Some(id) => Some(id.to_string()),
+            None => balancer.and_then(Balancer::client_certificate).map(String::from),
+        };
+        if !(service.tls_verify || client_certificate_id.is_some()) {
             return None;
         }
         let ca_pems: Vec<String> =
             service.ca_certificates.iter().filter_map(|id| snapshot.ca_certificates.get(id).cloned()).collect();
         let client_certificate =
-            service.client_certificate.and_then(|id| proxy.certificates().current().certificate(&id.to_string()));
+            client_certificate_id.as_deref().and_then(|id| proxy.certificates().current().certificate(id));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         // The certificate's bytes, not just its id: a rotated certificate keeps its id.
         let client_der = client_certificate.as_ref().and_then(|c| c.cert.first()).map(|c| c.as_ref().to_vec());
-        (service.tls_verify, service.tls_verify_depth, &ca_pems, service.client_certificate, client_der)
-            .hash(&mut hasher);
+        (service.tls_verify, service.tls_verify_depth, &ca_pems, client_certificate_id, client_der).hash(&mut hasher);
         Some(UpstreamTls {
             key: hasher.finish() | 1,
             verify: service.tls_verify,

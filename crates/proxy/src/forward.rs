@@ -313,7 +313,7 @@ fn plan(
     };
     let upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
     let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
-    let upstream_tls = dispatch::UpstreamTls::of(&service, &snapshot, proxy);
+    let upstream_tls = dispatch::UpstreamTls::of(&service, balancer.as_deref(), &snapshot, proxy);
     let plugins = (!snapshot.plugins.is_empty()).then(|| (snapshot.plugins.clone(), route.id));
     Ok(Plan {
         plugins,

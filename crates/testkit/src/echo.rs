@@ -13,6 +13,8 @@ pub struct EchoServer {
     pub addr: SocketAddr,
     /// For TLS echo servers: the PEM of the CA that issued their `localhost` certificate.
     pub ca_pem: Option<String>,
+    /// For [`EchoServer::start_mtls`]: a client certificate and key (PEM) it accepts.
+    pub client_pem: Option<(String, String)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -30,6 +32,16 @@ impl EchoServer {
     /// Like [`EchoServer::start_tls`], with `intermediates` CA certificates between the `localhost`
     /// certificate and the root in `ca_pem` (the server sends them with its certificate).
     pub async fn start_tls_chain(intermediates: usize) -> anyhow::Result<EchoServer> {
+        Self::start_tls_with(intermediates, false).await
+    }
+
+    /// Like [`EchoServer::start_tls`], but the handshake requires a client certificate issued by the same
+    /// CA; one is in `client_pem`.
+    pub async fn start_mtls() -> anyhow::Result<EchoServer> {
+        Self::start_tls_with(0, true).await
+    }
+
+    async fn start_tls_with(intermediates: usize, client_auth: bool) -> anyhow::Result<EchoServer> {
         let ca_params = || -> anyhow::Result<rcgen::CertificateParams> {
             let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
             params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -38,7 +50,8 @@ impl EchoServer {
         };
         let ca_key = rcgen::KeyPair::generate()?;
         let root = ca_params()?;
-        let ca_pem = root.self_signed(&ca_key)?.pem();
+        let root_certificate = root.self_signed(&ca_key)?;
+        let (ca_pem, ca_der) = (root_certificate.pem(), root_certificate.der().clone());
         let mut issuer = rcgen::Issuer::new(root, ca_key);
         let mut chain = Vec::new();
         for _ in 0..intermediates {
@@ -51,13 +64,29 @@ impl EchoServer {
         let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])?.signed_by(&key, &issuer)?;
         chain.insert(0, cert.der().clone());
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))?;
+        let builder =
+            rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+        let mut client_pem = None;
+        let builder = if client_auth {
+            let client_key = rcgen::KeyPair::generate()?;
+            let client =
+                rcgen::CertificateParams::new(vec!["client.test".to_string()])?.signed_by(&client_key, &issuer)?;
+            client_pem = Some((client.pem(), client_key.serialize_pem()));
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca_der)?;
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(std::sync::Arc::new(roots), provider)
+                    .build()?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config =
+            builder.with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let mut server = Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await?;
         server.ca_pem = Some(ca_pem);
+        server.client_pem = client_pem;
         Ok(server)
     }
 
@@ -90,7 +119,7 @@ impl EchoServer {
                 });
             }
         });
-        Ok(EchoServer { addr, ca_pem: None, task })
+        Ok(EchoServer { addr, ca_pem: None, client_pem: None, task })
     }
 
     /// `http://127.0.0.1:PORT`

@@ -72,6 +72,8 @@ pub(crate) struct UpstreamConfig {
     pub cookie_path: String,
     pub slots: usize,
     pub host_header: Option<String>,
+    /// The upstream's `client_certificate` id: presented when the service sets none (Kong's fallback).
+    pub client_certificate: Option<String>,
     pub active: ActiveConfig,
     pub passive: Counters,
     pub threshold: f64,
@@ -201,6 +203,7 @@ impl UpstreamConfig {
             cookie_path: string(up, "hash_on_cookie_path").unwrap_or_else(|| "/".to_owned()),
             slots: slots.min(1 << 20),
             host_header: string(up, "host_header"),
+            client_certificate: string(obj(up, "client_certificate"), "id"),
             active: ActiveConfig {
                 kind,
                 timeout: seconds(number(active, "timeout", 1.0)),

@@ -205,6 +205,11 @@ impl Balancer {
         self.cfg.host_header.as_deref()
     }
 
+    /// The upstream's `client_certificate` id, for services that set none.
+    pub fn client_certificate(&self) -> Option<&str> {
+        self.cfg.client_certificate.as_deref()
+    }
+
     /// Whether health checks are configured (Kong reports HEALTHCHECKS_OFF otherwise).
     pub fn uses_healthchecks(&self) -> bool {
         self.cfg.using_healthchecks()
