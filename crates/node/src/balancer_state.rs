@@ -1,7 +1,7 @@
 //! Upstreams and targets as the follower keeps them, so a change rebuilds only the balancers of the
 //! upstreams it touched. (Rebuilding every balancer on every target change made bulk loads quadratic.)
 
-use gatehouse_proxy::balancer::{Balancer, SystemResolver};
+use gatehouse_proxy::balancer::{Balancer, Resolve};
 use gatehouse_proxy::Balancers;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -25,6 +25,8 @@ pub struct BalancerState {
     /// Target id -> (its upstream, the row).
     targets: HashMap<Uuid, (Uuid, Row)>,
     by_upstream: HashMap<Uuid, HashSet<Uuid>>,
+    /// When the DNS answers of an upstream's hostname targets expire: it is rebuilt (re-resolved) then.
+    dns_expiry: HashMap<Uuid, std::time::Instant>,
 }
 
 impl BalancerState {
@@ -87,11 +89,21 @@ impl BalancerState {
         affected
     }
 
+    /// Upstreams whose hostname targets' DNS answers have expired by `now`.
+    pub fn dns_due(&self, now: std::time::Instant) -> HashSet<Uuid> {
+        self.dns_expiry.iter().filter(|(_, at)| **at <= now).map(|(id, _)| *id).collect()
+    }
+
     /// New balancers: those of `affected` upstreams rebuilt (keeping health state from `previous`), the
     /// others shared with `previous`. Returns the balancers and the ones that were rebuilt. Resolves hostname
     /// targets with blocking calls: run it on a blocking thread.
-    pub fn build(&self, previous: &Balancers, affected: Option<&HashSet<Uuid>>) -> (Balancers, Vec<Arc<Balancer>>) {
-        let resolver = SystemResolver::default();
+    pub fn build(
+        &mut self,
+        previous: &Balancers,
+        affected: Option<&HashSet<Uuid>>,
+        resolver: &dyn Resolve,
+    ) -> (Balancers, Vec<Arc<Balancer>>) {
+        self.dns_expiry.retain(|id, _| self.upstreams.contains_key(id));
         let mut out = Balancers::default();
         let mut rebuilt = Vec::new();
         for (id, upstream) in &self.upstreams {
@@ -108,7 +120,11 @@ impl BalancerState {
                         .filter_map(|t| self.targets.get(t).map(|(_, row)| row.clone()))
                         .collect();
                     let prev = previous.by_id.get(id).map(|b| b.as_ref());
-                    let balancer = Arc::new(Balancer::build_from_previous(prev, upstream, &targets, &resolver));
+                    let balancer = Arc::new(Balancer::build_from_previous(prev, upstream, &targets, resolver));
+                    match balancer.dns_expiry(resolver) {
+                        Some(at) => self.dns_expiry.insert(*id, at),
+                        None => self.dns_expiry.remove(id),
+                    };
                     rebuilt.push(balancer.clone());
                     balancer
                 }
@@ -129,6 +145,15 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
+    /// Every target in these tests is an IP.
+    struct NoDns;
+
+    impl Resolve for NoDns {
+        fn resolve(&self, _host: &str, _port: u16) -> Vec<std::net::SocketAddr> {
+            Vec::new()
+        }
+    }
+
     const U1: &str = "00000000-0000-4000-8000-000000000001";
     const U2: &str = "00000000-0000-4000-8000-000000000002";
     const T1: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -139,20 +164,20 @@ mod tests {
         let upstreams = vec![row(json!({"id": U1, "name": "one"})), row(json!({"id": U2, "name": "two"}))];
         let targets = vec![row(json!({"id": T1, "upstream": {"id": U1}, "target": "10.0.0.1:80", "weight": 100}))];
         state.replace_all(upstreams, targets);
-        let (first, rebuilt) = state.build(&Balancers::default(), None);
+        let (first, rebuilt) = state.build(&Balancers::default(), None, &NoDns);
         assert_eq!((first.by_id.len(), rebuilt.len()), (2, 2));
         // The target moves to the other upstream: both are affected, and nothing else would be.
         let moved = row(json!({"id": T1, "upstream": {"id": U2}, "target": "10.0.0.1:80", "weight": 100}));
         let affected = state.apply_targets(&[Uuid::parse_str(T1).unwrap()], vec![moved]);
         assert_eq!(affected.len(), 2);
         let only_two: HashSet<Uuid> = [Uuid::parse_str(U2).unwrap()].into();
-        let (second, rebuilt) = state.build(&first, Some(&only_two));
+        let (second, rebuilt) = state.build(&first, Some(&only_two), &NoDns);
         assert_eq!(rebuilt.len(), 1);
         let u1 = Uuid::parse_str(U1).unwrap();
         assert!(Arc::ptr_eq(&first.by_id[&u1], &second.by_id[&u1]), "untouched balancers are shared");
         // Deleting an upstream drops its balancer.
         let gone = state.apply_upstreams(&[u1], Vec::new());
-        let (third, _) = state.build(&second, Some(&gone));
+        let (third, _) = state.build(&second, Some(&gone), &NoDns);
         assert!(!third.by_id.contains_key(&u1) && !third.by_name.contains_key("one"));
     }
 }

@@ -515,10 +515,11 @@ impl Follower {
         state: &mut State,
         affected: Option<std::collections::HashSet<Uuid>>,
     ) -> anyhow::Result<()> {
-        let rows = std::mem::take(&mut state.balancer_rows);
+        let mut rows = std::mem::take(&mut state.balancer_rows);
         let previous = state.balancers.clone();
+        let resolver = gatehouse_proxy::balancer::DnsResolver::new(self.proxy.dns(), tokio::runtime::Handle::current());
         let (rows, (built, rebuilt)) = tokio::task::spawn_blocking(move || {
-            let result = rows.build(&previous, affected.as_ref());
+            let result = rows.build(&previous, affected.as_ref(), &resolver);
             (rows, result)
         })
         .await?;
@@ -530,6 +531,26 @@ impl Follower {
         }
         state.balancers = Arc::new(built);
         Ok(())
+    }
+
+    /// Resolves hostname targets again once their DNS answers expire, as Kong's balancer does, checking
+    /// every second (answers live for their TTL, which is independent of the change-log poll).
+    async fn refresh_expired_targets(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|v| *v) => return,
+            }
+            let mut state = self.state.lock().await;
+            let expired = state.balancer_rows.dns_due(Instant::now());
+            if expired.is_empty() {
+                continue;
+            }
+            match self.rebuild_balancers(&mut state, Some(expired)).await {
+                Ok(()) => self.publish(&mut state, Applied { balancers: true, ..Applied::default() }),
+                Err(e) => tracing::warn!(error = %e, "re-resolving balancer targets failed"),
+            }
+        }
     }
 
     /// Deletes change events past retention (any node may; the work is idempotent and batched) and
@@ -591,6 +612,7 @@ impl Follower {
     /// recovery the follower resyncs.
     pub async fn run(self: Arc<Self>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
         let listener = tokio::spawn(self.clone().listen(stop.clone()));
+        tokio::spawn(self.clone().refresh_expired_targets(stop.clone()));
         let mut failing = false;
         let (mut last_compaction, mut last_maintenance) = (Instant::now(), Instant::now());
         loop {

@@ -77,6 +77,32 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
         trusted_certificates: crate::trust::load(&config.lua_ssl_trusted_certificate)?,
         trusted_verify_depth: u8::try_from(config.lua_ssl_verify_depth).unwrap_or(u8::MAX),
+        dns: dns_settings(config)?,
+    })
+}
+
+/// The `dns_*` settings; `dns_resolver` entries are `ip` or `ip:port` (IPv6 in brackets with a port).
+fn dns_settings(config: &Config) -> anyhow::Result<gatehouse_proxy::dns::DnsSettings> {
+    let seconds = |s: f64| Duration::from_secs_f64(s.max(0.0));
+    let nameservers = config
+        .dns_resolver
+        .iter()
+        .map(|entry| {
+            let parsed = entry.parse::<std::net::SocketAddr>().ok().or_else(|| {
+                let ip: std::net::IpAddr = entry.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+                Some(std::net::SocketAddr::new(ip, 53))
+            });
+            parsed.ok_or_else(|| anyhow::anyhow!("dns_resolver: invalid entry '{entry}' (expected ip[:port])"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(gatehouse_proxy::dns::DnsSettings {
+        nameservers,
+        hosts_file: config.dns_hostsfile.as_deref().map(std::path::PathBuf::from),
+        valid_ttl: config.dns_valid_ttl.map(seconds),
+        stale_ttl: seconds(config.dns_stale_ttl),
+        not_found_ttl: seconds(config.dns_not_found_ttl),
+        error_ttl: seconds(config.dns_error_ttl),
+        cache_size: config.dns_cache_size as usize,
     })
 }
 
@@ -92,7 +118,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let store = database::open_as(&config, node_id).await?;
     database::ensure_schema(&store, &config, run_migrations).await?;
     let store = database::with_read_replica(store, &config).await?;
-    let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)?).context("upstream TLS configuration")?;
+    let proxy = gatehouse_proxy::Proxy::new(proxy_options(&config)?)?;
     let default_certificate = listeners::default_certificate(&config.ssl_cert, &config.ssl_cert_key)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let hostname = hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();

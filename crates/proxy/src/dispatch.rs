@@ -27,6 +27,8 @@ pub(crate) struct Destination<'a> {
     pub buffer_request: bool,
     /// The service's own upstream TLS settings, when it has any.
     pub tls: Option<&'a UpstreamTls>,
+    /// The address the service's host name resolved to for this request (no balancer, not gRPC).
+    pub resolved: Option<std::net::IpAddr>,
 }
 
 /// A service's upstream TLS profile (`tls_verify`, `ca_certificates`, `client_certificate`).
@@ -114,29 +116,30 @@ pub(crate) fn pick_first(
 }
 
 impl Destination<'_> {
-    /// The upstream URI. For `https` services whose upstream `Host` differs from the address connected to
-    /// (balancer targets, `preserve_host`), it carries that host as the TLS server name, as Kong's
-    /// `proxy_ssl_name $upstream_host`. (gRPC over h2 would send the URI as `:authority`, so `grpcs` keeps
-    /// the address.)
+    /// The upstream URI: the balancer's pick, the service host's resolved address, or (gRPC) the service
+    /// host itself. For `https` services whose upstream `Host` differs from the address connected to, it
+    /// carries that host as the TLS server name, as Kong's `proxy_ssl_name $upstream_host`. (gRPC over h2
+    /// would send the URI as `:authority`, so `grpcs` keeps the address.)
     fn uri(&self, pick: Option<&Pick>, host: Option<&HeaderValue>) -> Result<Uri, ProxyError> {
         let service = self.service;
-        let (address, port) = match pick {
-            Some(p) => (p.addr.ip().to_string(), p.addr.port()),
-            None => (service.host.clone(), service.port),
-        };
+        let target = pick.map(|p| p.addr).or_else(|| self.resolved.map(|ip| SocketAddr::new(ip, service.port)));
         let ssl_name = host
+            .filter(|_| service.protocol == "https")
             .and_then(|h| h.to_str().ok())
             .map(|h| h.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()).map_or(h, |(name, _)| name))
-            .filter(|name| service.protocol == "https" && !name.eq_ignore_ascii_case(&address) && !name.is_empty());
-        let text = match (ssl_name, pick) {
-            (Some(name), _) => {
-                format!("https://{}{}", crate::upstream::named_authority(name, &address, port), self.path)
-            }
-            (None, Some(p)) => {
-                let scheme = if matches!(service.protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
-                format!("{scheme}://{}{}", p.addr, self.path)
-            }
-            (None, None) => format!("{}{}", service.base_uri, self.path),
+            .filter(|name| !name.is_empty())
+            .filter(|name| match target {
+                Some(addr) => name.parse::<std::net::IpAddr>().ok() != Some(addr.ip()),
+                None => !name.eq_ignore_ascii_case(&service.host),
+            });
+        let scheme = if matches!(service.protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
+        let named =
+            |address: &str, port: u16| crate::upstream::named_authority(ssl_name.unwrap_or_default(), address, port);
+        let text = match (ssl_name.is_some(), target) {
+            (true, Some(addr)) => format!("https://{}{}", named(&addr.ip().to_string(), addr.port()), self.path),
+            (true, None) => format!("https://{}{}", named(&service.host, service.port), self.path),
+            (false, Some(addr)) => format!("{scheme}://{addr}{}", self.path),
+            (false, None) => format!("{}{}", service.base_uri, self.path),
         };
         text.parse().map_err(|_| ProxyError::BadRequest)
     }

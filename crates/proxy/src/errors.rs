@@ -17,13 +17,15 @@ pub enum ProxyError {
     BadRequest,
     /// The request body is larger than `client_max_body_size`.
     TooLarge,
+    /// The service's host name has no address.
+    NameResolution,
 }
 
 impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoService | ProxyError::NoPeer => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoService | ProxyError::NoPeer | ProxyError::NameResolution => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::HttpsRequired => StatusCode::UPGRADE_REQUIRED,
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -43,6 +45,7 @@ impl ProxyError {
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
             ProxyError::TooLarge => "Request size limit exceeded",
+            ProxyError::NameResolution => "name resolution failed",
         }
     }
 

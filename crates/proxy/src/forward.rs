@@ -205,6 +205,16 @@ pub async fn handle(
         }
         None => None,
     };
+    let resolved = match (&balancer, service.resolve_per_request) {
+        (None, true) => match proxy.dns.pick(&service.host).await {
+            Ok(ip) => Some(ip),
+            Err(e) => {
+                tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
+                return finish(ProxyError::NameResolution.response(&request_id), &request_id, proxy);
+            }
+        },
+        _ => None,
+    };
     let proxy_latency = started.elapsed();
     let upstream_started = Instant::now();
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
@@ -216,6 +226,7 @@ pub async fn handle(
         client_host: &host_header,
         buffer_request,
         tls: upstream_tls.as_ref(),
+        resolved,
     };
     let result = dispatch::send(proxy, request, &destination, first).await;
     let upstream_latency = upstream_started.elapsed();

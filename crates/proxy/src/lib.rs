@@ -6,6 +6,7 @@
 
 pub mod balancer;
 mod dispatch;
+pub mod dns;
 mod errors;
 mod forward;
 mod headers;
@@ -138,6 +139,8 @@ pub struct ProxyOptions {
     pub trusted_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// `lua_ssl_verify_depth`: intermediates allowed in chains verified against `trusted_certificates`.
     pub trusted_verify_depth: u8,
+    /// How upstream host names are resolved (`dns_*`).
+    pub dns: dns::DnsSettings,
 }
 
 impl Default for ProxyOptions {
@@ -156,6 +159,7 @@ impl Default for ProxyOptions {
             keepalive_idle_timeout: Duration::from_secs(60),
             trusted_certificates: Vec::new(),
             trusted_verify_depth: 1,
+            dns: dns::DnsSettings::default(),
         }
     }
 }
@@ -171,6 +175,8 @@ pub struct Proxy {
     upstream_tls: Arc<rustls::ClientConfig>,
     /// TLS settings of active `https` health checks.
     probe_tls: balancer::ProbeTls,
+    /// Resolves upstream host names for this worker's requests.
+    dns: Arc<dns::Dns>,
     /// Server certificates by SNI, shared by all workers and swapped when certificates change.
     certificates: Arc<tls::SwappableResolver>,
     /// `Via` and `Server` values, rendered once.
@@ -178,15 +184,26 @@ pub struct Proxy {
     server: Option<hyper::header::HeaderValue>,
 }
 
+/// Why a proxy cannot be built from its options.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyInitError {
+    #[error("upstream TLS configuration: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("DNS configuration: {0}")]
+    Dns(#[from] dns::DnsError),
+}
+
 impl Proxy {
-    pub fn new(options: ProxyOptions) -> Result<Arc<Proxy>, tls::TlsError> {
+    pub fn new(options: ProxyOptions) -> Result<Arc<Proxy>, ProxyInitError> {
         let upstream_tls = tls::client_config(false, &[], None, None, &[])?;
+        let dns = dns::Dns::new(options.dns.clone())?;
         let pools = upstream::ClientPools::new(
             upstream::PoolSettings {
                 max_idle_per_host: options.keepalive_pool_size,
                 idle_timeout: options.keepalive_idle_timeout,
             },
             upstream_tls.clone(),
+            dns.clone(),
         );
         let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
@@ -198,17 +215,20 @@ impl Proxy {
             false => Some(tls::trusting(&options.trusted_certificates, options.trusted_verify_depth)?),
         };
         let probe_tls = balancer::ProbeTls { verified, unverified: upstream_tls.clone() };
-        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, probe_tls, via, server }))
+        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, probe_tls, dns, via, server }))
     }
 
     /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
     pub fn sibling(&self) -> Arc<Proxy> {
+        // Its own resolver: lookups run on the worker's runtime.
+        let dns = dns::Dns::new(self.options.dns.clone()).unwrap_or_else(|_| self.dns.clone());
         let pools = upstream::ClientPools::new(
             upstream::PoolSettings {
                 max_idle_per_host: self.options.keepalive_pool_size,
                 idle_timeout: self.options.keepalive_idle_timeout,
             },
             self.upstream_tls.clone(),
+            dns.clone(),
         );
         Arc::new(Proxy {
             snapshot: self.snapshot.clone(),
@@ -217,6 +237,7 @@ impl Proxy {
             certificates: self.certificates.clone(),
             upstream_tls: self.upstream_tls.clone(),
             probe_tls: self.probe_tls.clone(),
+            dns,
             via: self.via.clone(),
             server: self.server.clone(),
         })
@@ -264,6 +285,11 @@ impl Proxy {
             }
         }
         Ok(threads)
+    }
+
+    /// The resolver of this proxy instance (balancer targets are resolved with the node's first one).
+    pub fn dns(&self) -> Arc<dns::Dns> {
+        self.dns.clone()
     }
 
     /// TLS settings for the active `https` health checks of balancers built for this proxy.

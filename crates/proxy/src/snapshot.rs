@@ -35,6 +35,9 @@ pub struct ServiceSpec {
     pub host_header: String,
     /// `scheme://host:port` that request paths are appended to.
     pub base_uri: String,
+    /// The host is a name resolved for each request (so a new DNS answer applies at once, as Kong's
+    /// connections are pooled by address): not an IP, and not gRPC (whose h2 `:authority` is the URI's).
+    pub resolve_per_request: bool,
 }
 
 fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
@@ -57,6 +60,9 @@ impl ServiceSpec {
         let bracketed = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
         let host_header = if default_port { bracketed.clone() } else { format!("{bracketed}:{port}") };
         let scheme = if matches!(protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
+        let resolve_per_request = host.parse::<std::net::IpAddr>().is_err()
+            && !host.starts_with('[')
+            && !matches!(protocol.as_str(), "grpc" | "grpcs");
         Ok(ServiceSpec {
             id,
             name: text("name"),
@@ -82,6 +88,7 @@ impl ServiceSpec {
                 .and_then(|c| c.get("id"))
                 .and_then(Value::as_str)
                 .and_then(|s| Uuid::parse_str(s).ok()),
+            resolve_per_request,
             host_header,
         })
     }

@@ -105,16 +105,10 @@ fn server_name(uri: &hyper::Uri) -> Result<rustls::pki_types::ServerName<'static
 }
 
 /// The connector's name resolution: the address part of a [`named_authority`] (an IP is used as is), or
-/// the system resolver (`getaddrinfo`, so `/etc/hosts` is honoured) for ordinary host names.
+/// the proxy's [`Dns`](crate::dns::Dns) for host names (gRPC services, which keep the name in the URI).
 #[derive(Clone)]
 pub(crate) struct NamedTargetResolver {
-    system: hyper_util::client::legacy::connect::dns::GaiResolver,
-}
-
-impl NamedTargetResolver {
-    fn new() -> Self {
-        NamedTargetResolver { system: hyper_util::client::legacy::connect::dns::GaiResolver::new() }
-    }
+    dns: Arc<crate::dns::Dns>,
 }
 
 type Addresses = std::vec::IntoIter<std::net::SocketAddr>;
@@ -136,12 +130,10 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
             let found = vec![std::net::SocketAddr::new(ip, 0)].into_iter();
             return Box::pin(std::future::ready(Ok(found)));
         }
-        let parsed = address.parse::<hyper_util::client::legacy::connect::dns::Name>();
-        let mut system = self.system.clone();
+        let (dns, address) = (self.dns.clone(), address.to_owned());
         Box::pin(async move {
-            let name = parsed.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let found: Vec<_> = tower_service::Service::call(&mut system, name).await?.collect();
-            Ok(found.into_iter())
+            let found = dns.lookup(&address).await.map_err(std::io::Error::other)?;
+            Ok(found.ips.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter())
         })
     }
 }
@@ -167,6 +159,7 @@ pub(crate) struct PoolSettings {
 /// Pools by connect timeout. Lookups are lock-free; a new timeout value adds its pools once.
 pub(crate) struct ClientPools {
     settings: PoolSettings,
+    dns: Arc<crate::dns::Dns>,
     /// TLS settings for `https`/`grpcs` upstreams.
     tls: Arc<rustls::ClientConfig>,
     /// Keyed by connect timeout and a TLS profile (0 = Kong's default: no verification, no client cert).
@@ -174,8 +167,8 @@ pub(crate) struct ClientPools {
 }
 
 impl ClientPools {
-    pub fn new(settings: PoolSettings, tls: Arc<rustls::ClientConfig>) -> Self {
-        ClientPools { settings, tls, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
+    pub fn new(settings: PoolSettings, tls: Arc<rustls::ClientConfig>, dns: Arc<crate::dns::Dns>) -> Self {
+        ClientPools { settings, dns, tls, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
     }
 
     /// The pools whose connector gives up after `connect_timeout`, with Kong's default upstream TLS.
@@ -205,7 +198,7 @@ impl ClientPools {
     }
 
     fn build(&self, connect_timeout: Duration, tls_config: Arc<rustls::ClientConfig>) -> Clients {
-        let mut tcp = HttpConnector::new_with_resolver(NamedTargetResolver::new());
+        let mut tcp = HttpConnector::new_with_resolver(NamedTargetResolver { dns: self.dns.clone() });
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
         tcp.enforce_http(false);

@@ -20,7 +20,12 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub async fn start() -> anyhow::Result<EchoServer> {
-        Self::start_with(None).await
+        Self::start_with(None, "127.0.0.1:0".parse()?).await
+    }
+
+    /// A plain echo upstream listening on `addr` (e.g. another loopback address with a known port).
+    pub async fn start_at(addr: SocketAddr) -> anyhow::Result<EchoServer> {
+        Self::start_with(None, addr).await
     }
 
     /// An echo upstream behind TLS with a `localhost` certificate issued by a fresh test CA (ALPN h2 and
@@ -84,14 +89,15 @@ impl EchoServer {
         let mut config =
             builder.with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut server = Self::start_with(Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))).await?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let mut server = Self::start_with(Some(acceptor), "127.0.0.1:0".parse()?).await?;
         server.ca_pem = Some(ca_pem);
         server.client_pem = client_pem;
         Ok(server)
     }
 
-    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<EchoServer> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>, addr: SocketAddr) -> anyhow::Result<EchoServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
@@ -101,7 +107,7 @@ impl EchoServer {
                     let service = |sni: Option<std::sync::Arc<str>>| {
                         hyper::service::service_fn(move |request| {
                             let sni = sni.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(request, sni.as_deref()).await) }
+                            async move { Ok::<_, std::convert::Infallible>(respond(request, addr, sni.as_deref()).await) }
                         })
                     };
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -131,7 +137,11 @@ impl EchoServer {
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
 /// `sni` is the server name a TLS client sent.
-async fn respond(request: hyper::Request<hyper::body::Incoming>, sni: Option<&str>) -> hyper::Response<EchoBody> {
+async fn respond(
+    request: hyper::Request<hyper::body::Incoming>,
+    server: SocketAddr,
+    sni: Option<&str>,
+) -> hyper::Response<EchoBody> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let grpc = parts
@@ -163,6 +173,7 @@ async fn respond(request: hyper::Request<hyper::body::Incoming>, sni: Option<&st
         "headers": headers,
         "body_length": body.len(),
         "sni": sni,
+        "server": server.to_string(),
         "body": (body.len() <= 65_536).then(|| String::from_utf8_lossy(&body).into_owned()),
     });
     let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));

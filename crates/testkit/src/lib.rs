@@ -2,10 +2,12 @@
 //! free port), gateway node processes, and polling with a deadline. Nothing here mocks a Gatehouse
 //! component; tests talk to real processes over loopback.
 
+mod dns;
 mod echo;
 mod node;
 mod postgres;
 
+pub use dns::DnsServer;
 pub use echo::EchoServer;
 pub use node::{race_service_creates, Node, NodeOptions};
 pub use postgres::PgCluster;

@@ -120,6 +120,18 @@ pub struct Config {
     pub lua_ssl_trusted_certificate: Vec<String>,
     /// Intermediates allowed in chains verified against `lua_ssl_trusted_certificate`.
     pub lua_ssl_verify_depth: u32,
+    /// Name servers (`ip[:port]`) for upstream host names; empty: the system's.
+    pub dns_resolver: Vec<String>,
+    pub dns_hostsfile: Option<String>,
+    /// Seconds; replaces record TTLs when set.
+    pub dns_valid_ttl: Option<f64>,
+    /// Seconds an expired answer is still used while it is refreshed.
+    pub dns_stale_ttl: f64,
+    /// Seconds.
+    pub dns_not_found_ttl: f64,
+    /// Seconds.
+    pub dns_error_ttl: f64,
+    pub dns_cache_size: u32,
     pub upstream_keepalive_max_requests: u64,
     /// Seconds.
     pub upstream_keepalive_idle_timeout: u64,

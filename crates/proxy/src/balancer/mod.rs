@@ -17,7 +17,7 @@ pub use active::ProbeTls;
 pub use config::Algorithm;
 pub use hash::{xxhash32, HashInput, Lookup};
 pub use health::{InFlightGuard, Outcome};
-pub use resolve::{Resolve, SystemResolver};
+pub use resolve::{DnsResolver, Resolve};
 
 use config::UpstreamConfig;
 use hash::EMPTY;
@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The address chosen for one try of a request.
 #[derive(Debug)]
@@ -203,6 +203,15 @@ impl Balancer {
     /// The upstream's `host_header`, which replaces the target hostname in `Host` when set.
     pub fn host_header(&self) -> Option<&str> {
         self.cfg.host_header.as_deref()
+    }
+
+    /// When the earliest DNS answer of this balancer's hostname targets expires (rebuild it then).
+    pub fn dns_expiry(&self, resolver: &dyn Resolve) -> Option<Instant> {
+        self.targets
+            .iter()
+            .filter(|t| resolve::parse_ip(&t.host).is_none())
+            .filter_map(|t| resolver.expires(&t.host))
+            .min()
     }
 
     /// The upstream's `client_certificate` id, for services that set none.

@@ -1,70 +1,58 @@
-//! Name resolution for targets, done once per balancer build (never on the request path).
+//! Name resolution for targets, done when a balancer is built and again when its answers expire (never on
+//! the request path).
 
+use crate::dns::Dns;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Turns a target hostname into addresses; a trait so tests and the node can supply their own DNS.
 pub trait Resolve: Send + Sync {
     /// All addresses of `host` with `port`; an empty list means the name did not resolve (DNS_ERROR).
     fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr>;
-}
 
-/// When an answer was obtained, and the answer.
-type Cached = (Instant, Vec<SocketAddr>);
-
-/// Resolver backed by the system (`getaddrinfo`, so `/etc/hosts` is honoured) with a fixed-TTL cache,
-/// because `getaddrinfo` does not report record TTLs and rebuilds should not hammer DNS.
-/// Failures are not cached, so a name that starts resolving is picked up by the next rebuild.
-#[derive(Debug)]
-pub struct SystemResolver {
-    ttl: Duration,
-    cache: Mutex<HashMap<(String, u16), Cached>>,
-}
-
-impl SystemResolver {
-    /// A resolver that reuses answers for `ttl`.
-    pub fn new(ttl: Duration) -> SystemResolver {
-        SystemResolver { ttl, cache: Mutex::new(HashMap::new()) }
+    /// When the answer for `host` expires and the targets using it should be resolved again.
+    fn expires(&self, _host: &str) -> Option<Instant> {
+        None
     }
 }
 
-impl Default for SystemResolver {
-    /// 30 seconds, a common DNS TTL.
-    fn default() -> Self {
-        SystemResolver::new(Duration::from_secs(30))
+/// Resolves targets with the node's [`Dns`] (hosts file, then DNS with record TTLs), remembering each
+/// answer's expiry so the balancer can be rebuilt when it runs out, as Kong re-resolves targets.
+/// Balancers are built on a blocking thread; lookups run on `runtime`.
+pub struct DnsResolver {
+    dns: Arc<Dns>,
+    runtime: tokio::runtime::Handle,
+    expiries: Mutex<HashMap<String, Instant>>,
+}
+
+impl DnsResolver {
+    pub fn new(dns: Arc<Dns>, runtime: tokio::runtime::Handle) -> DnsResolver {
+        DnsResolver { dns, runtime, expiries: Mutex::new(HashMap::new()) }
     }
 }
 
-impl Resolve for SystemResolver {
+impl Resolve for DnsResolver {
     fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr> {
-        if let Some(ip) = parse_ip(host) {
-            return vec![SocketAddr::new(ip, port)];
-        }
-        let key = (host.to_owned(), port);
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((at, addrs)) = cache.get(&key) {
-                if at.elapsed() < self.ttl {
-                    return addrs.clone();
-                }
-            }
-        }
-        let mut addrs: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
-            Ok(iter) => iter.collect(),
+        let (addrs, expiry) = match self.runtime.block_on(self.dns.lookup(host)) {
+            Ok(found) => (found.ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(), found.valid_until),
             Err(e) => {
                 tracing::warn!(host, error = %e, "balancer could not resolve target");
-                Vec::new()
+                // Kong retries a failed name after `dns_error_ttl`.
+                (Vec::new(), Instant::now() + self.dns.settings().error_ttl)
             }
         };
-        addrs.sort();
-        addrs.dedup();
-        if !addrs.is_empty() {
-            if let Ok(mut cache) = self.cache.lock() {
-                cache.insert(key, (Instant::now(), addrs.clone()));
-            }
+        if let Ok(mut expiries) = self.expiries.lock() {
+            expiries.insert(host.to_owned(), expiry);
         }
+        let mut addrs: Vec<SocketAddr> = addrs;
+        addrs.sort();
         addrs
+    }
+
+    fn expires(&self, host: &str) -> Option<Instant> {
+        self.expiries.lock().ok()?.get(host).copied()
     }
 }
 
