@@ -78,7 +78,18 @@ async fn set(state: &AdminState, upstream: &str, target: &str, address: Option<&
         }
     }
     match state.health.as_ref() {
-        Some(h) if h.set_target_health(&id, &name, address, healthy) => reply::no_content(),
-        _ => reply::not_found(),
+        Some(h) if h.set_target_health(&id, &name, address, healthy) => {}
+        _ => return reply::not_found(),
+    }
+    // Applied here already; the event carries it to the other nodes (and is harmless when it comes back).
+    let event = gatehouse_store::HealthOverride { target: name, address: address.map(String::from), healthy };
+    let announced = async {
+        let mut txn = state.dao.store().begin().await?;
+        txn.announce(gatehouse_store::HealthOverride::EVENT, &id, &event.to_op()).await?;
+        txn.commit().await
+    };
+    match announced.await {
+        Ok(seq) => reply::with_seq(reply::no_content(), seq),
+        Err(e) => reply::store_error(e),
     }
 }

@@ -277,6 +277,9 @@ impl Follower {
             self.apply_balancer_events(state, events).await?;
             changed.balancers = true;
         }
+        for event in events.iter().filter(|e| e.entity_name == gatehouse_store::HealthOverride::EVENT) {
+            apply_health_override(state, event);
+        }
         for entity in ["routes", "services"] {
             let ids: Vec<String> =
                 events.iter().filter(|e| e.entity_name == entity).map(|e| e.entity_id.clone()).collect();
@@ -655,6 +658,19 @@ impl Follower {
             // catch-up applies them.
             self.covered.send_replace(ticket);
         }
+    }
+}
+
+/// Sets a target's health as some node's Admin API was told to (Kong's cluster-wide broadcast).
+fn apply_health_override(state: &State, event: &gatehouse_store::Change) {
+    let Some(wanted) = gatehouse_store::HealthOverride::from_op(&event.op) else { return };
+    let address = wanted.address.as_deref().and_then(|a| a.parse().ok());
+    let applied = Uuid::parse_str(&event.entity_id)
+        .ok()
+        .and_then(|id| state.balancers.by_id.get(&id))
+        .is_some_and(|balancer| balancer.set_health(&wanted.target, address, wanted.healthy));
+    if !applied {
+        tracing::debug!(upstream = %event.entity_id, target = %wanted.target, "health override for an unknown target");
     }
 }
 

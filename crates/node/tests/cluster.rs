@@ -59,3 +59,43 @@ async fn two_nodes_racing_on_one_name_get_one_201_and_one_409() {
         .expect("json");
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(20));
 }
+
+#[tokio::test]
+async fn a_health_override_on_one_node_applies_on_every_node() {
+    use serde_json::{json, Value};
+    let cluster = PgCluster::shared().expect("postgres");
+    let db = cluster.create_database("health_broadcast").expect("db");
+    let a = Node::start(binary(), options(cluster, &db, true)).await.expect("a");
+    let b = Node::start(binary(), options(cluster, &db, true)).await.expect("b");
+    a.create("/upstreams", json!({"name": "shared"})).await;
+    a.create("/upstreams/shared/targets", json!({"target": "10.0.0.7:80"})).await;
+    let health_on = |node: &Node| {
+        let url = format!("{}/upstreams/shared/health", node.admin_url());
+        async move {
+            let body: Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+            // Without health checks Kong reports HEALTHCHECKS_OFF; an override shows in the weights.
+            body["data"][0]["data"]["weight"]["available"].as_u64()
+        }
+    };
+    gatehouse_testkit::wait_for("b to know the target", Duration::from_secs(10), || async {
+        (health_on(&b).await == Some(100)).then_some(())
+    })
+    .await
+    .expect("the target reaches b");
+    let (status, _) =
+        a.admin(reqwest::Method::PUT, "/upstreams/shared/targets/10.0.0.7:80/unhealthy", Value::Null).await;
+    assert_eq!(status, 204);
+    assert_eq!(health_on(&a).await, Some(0), "applied on the node that was asked at once");
+    gatehouse_testkit::wait_for("b to follow the override", Duration::from_secs(10), || async {
+        (health_on(&b).await == Some(0)).then_some(())
+    })
+    .await
+    .expect("the override reaches the other node");
+    let (status, _) = b.admin(reqwest::Method::PUT, "/upstreams/shared/targets/10.0.0.7:80/healthy", Value::Null).await;
+    assert_eq!(status, 204);
+    gatehouse_testkit::wait_for("a to follow back", Duration::from_secs(10), || async {
+        (health_on(&a).await == Some(100)).then_some(())
+    })
+    .await
+    .expect("and back");
+}

@@ -153,3 +153,53 @@ impl Store {
         Ok(Some(ChangeListener { inner }))
     }
 }
+
+/// A target health override (`PUT /upstreams/{u}/targets/{t}[/{address}]/healthy|unhealthy`) as a change
+/// event, so every node applies it, as Kong broadcasts it to the cluster. The event's entity id is the
+/// upstream's id; its `op` is `healthy|unhealthy TARGET [ADDRESS]` (neither part contains a space).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthOverride {
+    pub target: String,
+    pub address: Option<String>,
+    pub healthy: bool,
+}
+
+impl HealthOverride {
+    /// The change log's entity name for these events.
+    pub const EVENT: &'static str = "upstream_health";
+
+    pub fn to_op(&self) -> String {
+        let word = if self.healthy { "healthy" } else { "unhealthy" };
+        match &self.address {
+            Some(address) => format!("{word} {} {address}", self.target),
+            None => format!("{word} {}", self.target),
+        }
+    }
+
+    pub fn from_op(op: &str) -> Option<HealthOverride> {
+        let mut parts = op.split(' ');
+        let healthy = match parts.next()? {
+            "healthy" => true,
+            "unhealthy" => false,
+            _ => return None,
+        };
+        let target = parts.next().filter(|t| !t.is_empty())?.to_owned();
+        let address = parts.next().map(str::to_owned);
+        Some(HealthOverride { target, address, healthy })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HealthOverride;
+
+    #[test]
+    fn health_overrides_round_trip_through_the_op_text() {
+        for (target, address, healthy) in [("10.0.0.1:80", None, true), ("[::1]:8000", Some("[::1]:8000"), false)] {
+            let event = HealthOverride { target: target.into(), address: address.map(String::from), healthy };
+            assert_eq!(HealthOverride::from_op(&event.to_op()), Some(event));
+        }
+        assert_eq!(HealthOverride::from_op("create"), None);
+        assert_eq!(HealthOverride::from_op("healthy "), None);
+    }
+}

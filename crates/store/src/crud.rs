@@ -362,6 +362,12 @@ impl Txn {
     }
 
     async fn record_change(&mut self, schema: &Schema, id: &str, op: &str) -> Result<(), StoreError> {
+        self.announce(schema.name, id, op).await
+    }
+
+    /// Writes a change event that is not an entity write, e.g. a target health override every node
+    /// applies (Kong's cluster events): `entity_id` must be a UUID, `op` is the event's text.
+    pub async fn announce(&mut self, entity_name: &str, entity_id: &str, op: &str) -> Result<(), StoreError> {
         let b = self.backend;
         let sql = format!(
             "INSERT INTO changes (entity_name, entity_id, op, node_id, created_at) VALUES ($1, {}, $3, {}, $5) RETURNING seq",
@@ -369,8 +375,8 @@ impl Txn {
             b.uuid_param(4)
         );
         let seq: i64 = sqlx::query_scalar(&sql)
-            .bind(schema.name.to_string())
-            .bind(id.to_string())
+            .bind(entity_name.to_string())
+            .bind(entity_id.to_string())
             .bind(op.to_string())
             .bind(self.node_id.clone())
             .bind(crate::now_seconds())

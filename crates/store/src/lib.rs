@@ -20,7 +20,7 @@ mod page;
 mod tags;
 
 pub use backend::{Backend, DbConfig, PgConfig};
-pub use changes::{Change, ChangeListener, CHANGE_CHANNEL};
+pub use changes::{Change, ChangeListener, HealthOverride, CHANGE_CHANNEL};
 pub use crud::Txn;
 pub use error::StoreError;
 pub use page::{Page, PageRequest, TagFilter};
