@@ -426,3 +426,19 @@ async fn request_buffering_and_the_body_size_limit() {
         assert_eq!(too_big.status(), 413, "{path}");
     }
 }
+
+#[tokio::test]
+async fn large_responses_stream_with_and_without_response_buffering() {
+    let s = setup().await;
+    s.create("/services", json!({"name": "big", "url": s.echo.url()})).await;
+    s.create("/services/big/routes", json!({"paths": ["/read-ahead"]})).await;
+    s.create("/services/big/routes", json!({"paths": ["/in-step"], "response_buffering": false})).await;
+    let size = 3 * 1024 * 1024 + 5;
+    for path in ["/read-ahead", "/in-step"] {
+        let reply = s.proxy(reqwest::Method::GET, &format!("{path}?respond_bytes={size}")).send().await.expect("proxy");
+        assert_eq!(reply.status(), 200, "{path}");
+        let body = reply.bytes().await.expect("body");
+        assert_eq!(body.len(), size, "{path}");
+        assert!(body.iter().all(|b| *b == b'x'), "{path}");
+    }
+}

@@ -139,8 +139,17 @@ pub async fn handle(
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
-    let Plan { service, mut upstream_path, prefix, preserve_host, buffer_request, balancer, upstream_tls, plugins } =
-        plan;
+    let Plan {
+        service,
+        mut upstream_path,
+        prefix,
+        preserve_host,
+        buffer_request,
+        buffer_response,
+        balancer,
+        upstream_tls,
+        plugins,
+    } = plan;
     let mut ran = None;
     if let Some((plugins, route_id)) = &plugins {
         if let Some(cache) = plugins.cache() {
@@ -265,7 +274,11 @@ pub async fn handle(
         headers.append(hyper::header::VIA, via.clone());
     }
     let read_timeout = service.read_timeout;
-    let mut response = response.map(|body| IdleTimeout::new(body, read_timeout).boxed());
+    let mut response = if buffer_response && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+        response.map(|body| crate::read_ahead::ReadAhead::new(IdleTimeout::new(body, read_timeout)).boxed())
+    } else {
+        response.map(|body| IdleTimeout::new(body, read_timeout).boxed())
+    };
     if let Some(ran) = ran {
         response = phases::respond(ran, response, started);
     }
@@ -282,6 +295,8 @@ struct Plan {
     prefix: Option<String>,
     preserve_host: bool,
     buffer_request: bool,
+    /// Read the upstream response ahead of the client (the route's `response_buffering`).
+    buffer_response: bool,
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
     upstream_tls: Option<dispatch::UpstreamTls>,
@@ -335,6 +350,7 @@ fn plan(
         prefix: matched.prefix.as_deref().map(str::to_string),
         preserve_host: route.preserve_host,
         buffer_request: route.request_buffering,
+        buffer_response: route.response_buffering,
     })
 }
 

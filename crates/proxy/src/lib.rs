@@ -11,6 +11,7 @@ mod errors;
 mod forward;
 mod headers;
 mod phases;
+mod read_ahead;
 mod request_body;
 pub mod snapshot;
 pub mod tls;

@@ -86,6 +86,7 @@ pub(crate) fn from_entity(route: &Map<String, Value>) -> Result<RouteSpec, Strin
         strip_path: boolean(route, "strip_path", true)?,
         preserve_host: boolean(route, "preserve_host", false)?,
         request_buffering: boolean(route, "request_buffering", true)?,
+        response_buffering: boolean(route, "response_buffering", true)?,
         path_handling,
         updated_at: integer(route, "updated_at", 0)?,
         https_redirect_status_code: u16::try_from(code).map_err(|_| "https_redirect_status_code: out of range")?,

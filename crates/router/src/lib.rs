@@ -63,6 +63,8 @@ pub struct RouteSpec {
     pub preserve_host: bool,
     /// Whether the proxy reads the whole request body before sending it upstream (Kong's default).
     pub request_buffering: bool,
+    /// Whether the proxy reads the upstream response ahead of a slow client (Kong's default).
+    pub response_buffering: bool,
     /// Upstream path joining rules (v0 only in this flavor).
     pub path_handling: PathHandling,
     /// Kept for incremental-rebuild decisions by the caller.
@@ -88,6 +90,7 @@ impl RouteSpec {
             strip_path: true,
             preserve_host: false,
             request_buffering: true,
+            response_buffering: true,
             path_handling: PathHandling::V0,
             updated_at: 0,
             https_redirect_status_code: 426,

@@ -1,7 +1,8 @@
 //! A real upstream for proxy tests: answers every request with a JSON description of what it received
 //! (method, path with query, headers, body length, TLS server name), so tests can assert what the proxy forwarded. gRPC
 //! requests (`content-type: application/grpc`) get their body back followed by `grpc-status: 0` trailers.
-//! It speaks HTTP/1.1 and h2c, or TLS with ALPN when started with `start_tls`.
+//! `?respond_bytes=N` answers with N bytes instead. It speaks HTTP/1.1 and h2c, or TLS with ALPN when
+//! started with `start_tls`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -144,6 +145,10 @@ async fn respond(
 ) -> hyper::Response<EchoBody> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let wanted = parts.uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("respond_bytes=")));
+    if let Some(size) = wanted.and_then(|n| n.parse::<usize>().ok()) {
+        return large(size);
+    }
     let grpc = parts
         .headers
         .get("content-type")
@@ -179,6 +184,17 @@ async fn respond(
     let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));
     response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     response
+}
+
+/// `?respond_bytes=N`: N bytes of `x`, streamed in 64 KiB chunks (for response-streaming tests).
+fn large(size: usize) -> hyper::Response<EchoBody> {
+    const CHUNK: usize = 64 * 1024;
+    let chunks = (0..size.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(size - i * CHUNK);
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(Bytes::from(vec![b'x'; len])))
+    });
+    let stream = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    hyper::Response::new(BodyExt::boxed(stream))
 }
 
 impl Drop for EchoServer {
