@@ -75,6 +75,9 @@ fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
         max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
+        // The configuration only accepts Kong's four values.
+        error_default_type: gatehouse_proxy::ErrorType::from_setting(&config.error_default_type)
+            .unwrap_or(gatehouse_proxy::ErrorType::Plain),
     }
 }
 

@@ -67,12 +67,17 @@ pub struct Credential {
     pub identifier: HeaderValue,
 }
 
+/// An entity as stored (routes, services): what Kong's `kong.router.get_route()` and `get_service()`
+/// return. The snapshot holds it in an `Arc`; plugins borrow it, so a request copies nothing.
+pub type Entity = serde_json::Map<String, Value>;
+
 /// The body of a plugin's exit.
 #[derive(Debug, Clone)]
 pub enum ExitBody {
-    /// Rendered as `{"message": ..., "request_id": ...}` (Kong's `kong.response.error`).
+    /// Kong's `kong.response.error`: the proxy renders the message with the template the request's
+    /// `Accept` header asks for (or as `grpc-message` for gRPC requests).
     Message(Cow<'static, str>),
-    /// Sent as is (Kong's `kong.response.exit` with a table).
+    /// Sent as is (Kong's `kong.response.exit` with a table; gRPC requests get its `message`).
     Json(Value),
     /// A raw body (Kong's `kong.response.exit` with a string), without a JSON content type.
     Raw(String),
@@ -122,6 +127,10 @@ pub struct RequestCtx<'a> {
     pub protocol: Protocol,
     pub route_id: Option<Uuid>,
     pub service_id: Option<Uuid>,
+    /// The matched route (`kong.router.get_route()`); `None` in the rewrite phase.
+    pub route: Option<&'a Entity>,
+    /// The route's service (`kong.router.get_service()`); `None` in the rewrite phase.
+    pub service: Option<&'a Entity>,
     pub consumer: Option<Arc<Consumer>>,
     pub credential: Option<Credential>,
     /// Groups an authentication plugin established (used by acl).

@@ -9,5 +9,5 @@ pub mod context;
 pub mod runtime;
 
 pub use cache::{CacheSettings, EntityCache, EntitySource, LookupError};
-pub use context::{Consumer, Credential, Exit, LogRecord, Protocol, RequestCtx};
+pub use context::{Consumer, Credential, Entity, Exit, LogRecord, Protocol, RequestCtx};
 pub use runtime::{Instance, PluginSet, Registry};

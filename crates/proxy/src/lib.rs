@@ -6,6 +6,7 @@
 
 pub mod balancer;
 mod dispatch;
+mod error_page;
 mod errors;
 mod forward;
 mod headers;
@@ -15,6 +16,7 @@ pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
+pub use error_page::ErrorType;
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 
 use arc_swap::ArcSwap;
@@ -133,6 +135,8 @@ pub struct ProxyOptions {
     pub keepalive_pool_size: usize,
     /// How long an idle upstream connection is kept.
     pub keepalive_idle_timeout: Duration,
+    /// `error_default_type`: the format of error pages for requests without `Accept` or `Content-Type`.
+    pub error_default_type: ErrorType,
 }
 
 impl Default for ProxyOptions {
@@ -149,6 +153,7 @@ impl Default for ProxyOptions {
             max_body_bytes: 0,
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
+            error_default_type: ErrorType::Plain,
         }
     }
 }

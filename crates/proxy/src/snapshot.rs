@@ -33,6 +33,8 @@ pub struct ServiceSpec {
     pub host_header: String,
     /// `scheme://host:port` that request paths are appended to.
     pub base_uri: String,
+    /// The service entity as stored, shared so plugins can read it (Kong's `kong.router.get_service()`).
+    pub entity: Arc<Map<String, Value>>,
 }
 
 fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
@@ -80,6 +82,7 @@ impl ServiceSpec {
                 .and_then(Value::as_str)
                 .and_then(|s| Uuid::parse_str(s).ok()),
             host_header,
+            entity: Arc::new(entity.clone()),
         })
     }
 }
