@@ -132,7 +132,10 @@ impl KeyAuth {
                     super::body::remove_query_arg(ctx.parts, name);
                     if self.in_body {
                         let form = body.get_or_insert_with(|| BodyForm::parse(&ctx.parts.headers, ctx.body.as_ref()));
-                        if let Some(rewritten) = form.without(name) {
+                        if let Some(rewritten) = form.without(name).map_err(|e| {
+                            tracing::error!(error = %e, "key-auth cannot rewrite the request body");
+                            Exit::unexpected()
+                        })? {
                             super::body::replace_body(ctx, rewritten);
                         }
                     }
