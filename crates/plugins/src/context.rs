@@ -117,6 +117,35 @@ impl Exit {
     }
 }
 
+/// What the certificate phase sees of a TLS ClientHello (Kong's `ssl_certificate_by_lua` context).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientHelloInfo<'a> {
+    /// The server name the client asked for (as sent, not lower-cased).
+    pub sni: Option<&'a str>,
+    /// ALPN protocols the client offers, in its order.
+    pub alpn: &'a [&'a [u8]],
+}
+
+/// The server certificate a plugin picks in the certificate phase.
+#[derive(Clone)]
+pub enum ServerCertificate {
+    /// A certificate entity of the current configuration, by id (its `cert_alt` is used when the client
+    /// prefers that key type, as for SNI selection).
+    Entity(Uuid),
+    /// A certificate the plugin holds itself: an `Arc<rustls::sign::CertifiedKey>` behind `Any`, so this
+    /// crate needs no TLS library; anything else is ignored (with a log line) by the proxy.
+    Key(Arc<dyn std::any::Any + Send + Sync>),
+}
+
+impl std::fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerCertificate::Entity(id) => f.debug_tuple("Entity").field(id).finish(),
+            ServerCertificate::Key(_) => f.write_str("Key(..)"),
+        }
+    }
+}
+
 /// One request as plugins see it in the rewrite and access phases.
 pub struct RequestCtx<'a> {
     /// Method, URI and headers as they will be sent upstream; plugins may change them.

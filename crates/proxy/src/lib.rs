@@ -188,7 +188,8 @@ impl Proxy {
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
-        let certificates = Arc::new(tls::SwappableResolver::new(tls::CertStore::empty(None)));
+        let certificates =
+            Arc::new(tls::SwappableResolver::with_plugins(tls::CertStore::empty(None), snapshot.clone()));
         Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, via, server }))
     }
 
@@ -316,13 +317,8 @@ impl Proxy {
                         let (io, sni) = match tls {
                             None => (Io::Plain(stream), None),
                             Some(acceptor) => match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
-                                Ok((stream, sni, _h2)) => {
-                                    let plugins = proxy.snapshot.load().plugins.clone();
-                                    if plugins.has_certificate() {
-                                        plugins.certificate(sni.as_deref());
-                                    }
-                                    (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from))
-                                }
+                                // The certificate phase ran in the handshake (`tls::SwappableResolver`).
+                                Ok((stream, sni, _h2)) => (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from)),
                                 Err(e) => {
                                     tracing::debug!(error = %e, "TLS handshake failed");
                                     return;
