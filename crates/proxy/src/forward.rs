@@ -416,12 +416,9 @@ fn https_redirect(
     }
     let (bare, _) = split_host_port(host);
     let location = format!("https://{bare}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut response = Response::new(full(format!("{{\"message\":\"Moved\",\"request_id\":\"{request_id}\"}}")));
-    *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::MOVED_PERMANENTLY);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(hyper::header::LOCATION, v);
-    }
-    response
+    // Kong's `kong.response.exit(code)` with `Location`: no body.
+    let headers = HeaderValue::from_str(&location).map(|v| (hyper::header::LOCATION, v)).into_iter().collect();
+    crate::error_page::exit(code, crate::error_page::ExitBody::Raw(String::new()), headers, errors)
 }
 
 fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {

@@ -46,6 +46,8 @@ async fn start(options: ProxyOptions) -> u16 {
         route(KEYED, "/keyed"),
         route(OBSERVED, "/observed"),
         route("00000000-0000-4000-8000-000000000004", "/refused"),
+        map(json!({"id": "00000000-0000-4000-8000-000000000005", "paths": ["/secure"], "service": {"id": SERVICE},
+                   "protocols": ["https"], "https_redirect_status_code": 301})),
     ];
     let mut registry = Registry::default();
     registry.register("observer", 10, observer);
@@ -111,6 +113,13 @@ async fn plugin_errors_follow_the_accept_header() {
     let (_, content_type, id, body) = get(port, "/keyed", Some("text/*")).await;
     assert_eq!(content_type, "text/plain; charset=utf-8");
     assert_eq!(body, format!("No API key found in request\nrequest_id: {id}\n"));
+
+    // An https-only route redirects with Kong's `kong.response.exit(301)`: a Location and no body.
+    let (status, headers, body) = send(port, "/secure/x?a=1", false, &[]).await;
+    assert_eq!(status, 301);
+    assert_eq!(headers["location"], "https://127.0.0.1/secure/x?a=1");
+    assert_eq!(headers["content-length"], "0");
+    assert!(body.is_empty() && !headers.contains_key("content-type"));
 
     // The proxy's own 404 goes through the same `kong.response.error`.
     let (status, content_type, id, body) = get(port, "/nowhere", Some("text/plain")).await;
