@@ -4,6 +4,7 @@
 //! runs unless a request is answered with an error, so the hot path only keeps two header handles.
 
 use crate::forward::{full, ProxyBody};
+use hyper::body::Body;
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 
@@ -259,8 +260,10 @@ fn response(status: u16, body: String, headers: Vec<(HeaderName, HeaderValue)>) 
 }
 
 /// Sets `grpc-status` (and the generic `grpc-message` unless `message` is given) for a gRPC answer.
+/// Answers without a body also say `Content-Length: 0`, as Kong does.
 fn grpc_headers(response: &mut Response<ProxyBody>, message: Option<&str>) {
     let status = grpc_status(response.status().as_u16());
+    let empty = response.body().is_end_stream();
     let headers = response.headers_mut();
     if !headers.contains_key("grpc-status") {
         headers.insert("grpc-status", HeaderValue::from(u16::from(status)));
@@ -270,7 +273,9 @@ fn grpc_headers(response: &mut Response<ProxyBody>, message: Option<&str>) {
         let value = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("Unknown"));
         headers.insert("grpc-message", value);
     }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+    if empty {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+    }
 }
 
 /// Kong's `kong.response.error`: the status's template for the `Accept` type (JSON by default), or for a

@@ -42,3 +42,20 @@ fn grpc_codes_follow_the_status() {
     assert_eq!(grpc_status(502), 13);
     assert_eq!(grpc_message(grpc_status(401)), "Unauthenticated");
 }
+
+#[test]
+fn grpc_exits_keep_a_body_the_plugin_typed_as_grpc() {
+    let (parts, ()) = http::Request::post("/").version(hyper::Version::HTTP_2).body(()).unwrap().into_parts();
+    let request = ErrorRequest::of(&parts, ErrorType::Plain);
+    let typed = vec![(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))];
+    let response = exit(200, ExitBody::Raw("\0\0\0\0\0".into()), typed, &request);
+    assert_eq!(response.headers()["grpc-status"], "0");
+    assert!(!response.headers().contains_key(CONTENT_LENGTH), "the body's own length is sent");
+    let mut parts = parts;
+    parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
+    let request = ErrorRequest::of(&parts, ErrorType::Plain);
+    let response = exit(403, ExitBody::Raw("go away".into()), Vec::new(), &request);
+    assert_eq!(response.headers()["grpc-status"], "7");
+    assert_eq!(response.headers()["grpc-message"], "go away");
+    assert_eq!(response.headers()[CONTENT_LENGTH], "0");
+}
