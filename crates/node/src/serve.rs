@@ -78,6 +78,28 @@ fn proxy_options(config: &Config) -> gatehouse_proxy::ProxyOptions {
         // The configuration only accepts Kong's four values.
         error_default_type: gatehouse_proxy::ErrorType::from_setting(&config.error_default_type)
             .unwrap_or(gatehouse_proxy::ErrorType::Plain),
+        error_templates: error_templates(&config.error_templates),
+    }
+}
+
+/// Reads the `error_template_*` files once. Like Kong, a file that cannot be read is logged and the
+/// built-in template is used instead.
+fn error_templates(paths: &crate::config::ErrorTemplatePaths) -> gatehouse_proxy::ErrorTemplates {
+    let read = |setting: &str, path: &Option<String>| {
+        let path = path.as_deref()?;
+        match std::fs::read_to_string(path) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                tracing::error!(setting, path, %error, "failed reading the custom error template; using the default");
+                None
+            }
+        }
+    };
+    gatehouse_proxy::ErrorTemplates {
+        html: read("error_template_html", &paths.html),
+        json: read("error_template_json", &paths.json),
+        xml: read("error_template_xml", &paths.xml),
+        plain: read("error_template_plain", &paths.plain),
     }
 }
 

@@ -72,6 +72,62 @@ impl ErrorType {
     }
 }
 
+/// Replacements for the built-in templates (Kong's `error_template_html`, `_json`, `_xml`, `_plain`), read
+/// once at start; each has two `%s`, the message and the request id, filled as Lua's `string.format` does.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorTemplates {
+    pub html: Option<String>,
+    pub json: Option<String>,
+    pub xml: Option<String>,
+    pub plain: Option<String>,
+}
+
+impl ErrorTemplates {
+    fn get(&self, kind: ErrorType) -> Option<&str> {
+        match kind {
+            ErrorType::Html => self.html.as_deref(),
+            ErrorType::Json => self.json.as_deref(),
+            ErrorType::Xml => self.xml.as_deref(),
+            ErrorType::Plain => self.plain.as_deref(),
+            ErrorType::Grpc => None,
+        }
+    }
+}
+
+/// `string.format(template, message, request_id)` for a custom template: `%s` takes the next value, `%%`
+/// is a `%`; anything else is copied as written.
+fn fill(template: &str, message: &str, request_id: &str) -> String {
+    let mut out = String::with_capacity(template.len() + message.len() + request_id.len());
+    let mut values = [message, request_id].into_iter();
+    let mut rest = template;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        match after.as_bytes().first() {
+            Some(b's') => out.push_str(values.next().unwrap_or_default()),
+            Some(b'%') => out.push('%'),
+            _ => {
+                out.push('%');
+                rest = after;
+                continue;
+            }
+        }
+        rest = &after[1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl ErrorType {
+    /// The body for this type: the custom template when configured, else Kong's.
+    fn body(self, message: &str, request_id: &str, templates: &ErrorTemplates) -> String {
+        match templates.get(self) {
+            Some(template) => fill(template, message, request_id),
+            None => self.render(message, request_id),
+        }
+    }
+}
+
 /// Kong's `get_mime_type(media_type)` with the default: `type/*` maps by type, unknown types to JSON.
 fn mime_type(media: &str) -> ErrorType {
     let media = media.trim();
@@ -217,22 +273,25 @@ fn grpc_message(code: u8) -> &'static str {
 }
 
 /// What an error response depends on besides its status and message: handles on the request's `Accept` and
-/// `Content-Type` values (no copy) and whether it is gRPC over HTTP/2, plus `error_default_type`.
+/// `Content-Type` values (no copy) and whether it is gRPC over HTTP/2, plus `error_default_type` and the
+/// custom templates.
 #[derive(Debug, Clone)]
-pub struct ErrorRequest {
+pub struct ErrorRequest<'a> {
     accept: Option<HeaderValue>,
     content_type: Option<HeaderValue>,
     http2: bool,
     default_type: ErrorType,
+    templates: &'a ErrorTemplates,
 }
 
-impl ErrorRequest {
-    pub fn of(parts: &hyper::http::request::Parts, default_type: ErrorType) -> ErrorRequest {
+impl<'a> ErrorRequest<'a> {
+    pub fn of(parts: &hyper::http::request::Parts, options: &'a crate::ProxyOptions) -> ErrorRequest<'a> {
         ErrorRequest {
             accept: parts.headers.get(ACCEPT).cloned(),
             content_type: parts.headers.get(CONTENT_TYPE).cloned(),
             http2: parts.version == hyper::Version::HTTP_2,
-            default_type,
+            default_type: options.error_default_type,
+            templates: &options.error_templates,
         }
     }
 
@@ -284,7 +343,7 @@ pub fn error(
     status: u16,
     message: &str,
     headers: Vec<(HeaderName, HeaderValue)>,
-    request: &ErrorRequest,
+    request: &ErrorRequest<'_>,
     request_id: &str,
 ) -> Response<ProxyBody> {
     let declared = headers.iter().find(|(n, _)| *n == CONTENT_TYPE).map(|(_, v)| v.clone());
@@ -293,7 +352,7 @@ pub fn error(
         None if request.is_grpc() => ErrorType::Grpc,
         None => response_type(request.accept.as_ref().map(HeaderValue::as_bytes)),
     };
-    let mut response = response(status, kind.render(message, request_id), headers);
+    let mut response = response(status, kind.body(message, request_id, request.templates), headers);
     if declared.is_none() {
         if let Some(content_type) = kind.content_type() {
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -314,7 +373,7 @@ pub fn exit(
     status: u16,
     body: ExitBody<'_>,
     headers: Vec<(HeaderName, HeaderValue)>,
-    request: &ErrorRequest,
+    request: &ErrorRequest<'_>,
 ) -> Response<ProxyBody> {
     // `Some(is gRPC)` when the exit sets its own content type.
     let declared =
@@ -346,7 +405,7 @@ pub fn exit(
 
 /// Kong's `error_handlers.lua` (nginx error pages: upstream failures, bad or oversized requests): the type
 /// comes from `Accept`, else `Content-Type`, else `error_default_type`; gRPC gets `{message}` via `exit`.
-pub fn error_page(status: u16, message: &str, request: &ErrorRequest, request_id: &str) -> Response<ProxyBody> {
+pub fn error_page(status: u16, message: &str, request: &ErrorRequest<'_>, request_id: &str) -> Response<ProxyBody> {
     let source = request.accept.as_ref().or(request.content_type.as_ref()).map(HeaderValue::as_bytes);
     if source.is_some_and(|v| v.starts_with(b"application/grpc")) {
         let body = serde_json::json!({ "message": message });
@@ -356,7 +415,7 @@ pub fn error_page(status: u16, message: &str, request: &ErrorRequest, request_id
         Some(value) => response_type(Some(value)),
         None => request.default_type,
     };
-    let mut response = response(status, kind.render(message, request_id), Vec::new());
+    let mut response = response(status, kind.body(message, request_id, request.templates), Vec::new());
     if let Some(content_type) = kind.content_type() {
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     }

@@ -46,16 +46,26 @@ fn grpc_codes_follow_the_status() {
 #[test]
 fn grpc_exits_keep_a_body_the_plugin_typed_as_grpc() {
     let (parts, ()) = http::Request::post("/").version(hyper::Version::HTTP_2).body(()).unwrap().into_parts();
-    let request = ErrorRequest::of(&parts, ErrorType::Plain);
+    let options = crate::ProxyOptions::default();
+    let request = ErrorRequest::of(&parts, &options);
     let typed = vec![(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))];
     let response = exit(200, ExitBody::Raw("\0\0\0\0\0".into()), typed, &request);
     assert_eq!(response.headers()["grpc-status"], "0");
     assert!(!response.headers().contains_key(CONTENT_LENGTH), "the body's own length is sent");
     let mut parts = parts;
     parts.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc+proto"));
-    let request = ErrorRequest::of(&parts, ErrorType::Plain);
+    let request = ErrorRequest::of(&parts, &options);
     let response = exit(403, ExitBody::Raw("go away".into()), Vec::new(), &request);
     assert_eq!(response.headers()["grpc-status"], "7");
     assert_eq!(response.headers()["grpc-message"], "go away");
     assert_eq!(response.headers()[CONTENT_LENGTH], "0");
+}
+
+#[test]
+fn custom_templates_are_filled_as_string_format_does() {
+    assert_eq!(fill("<%s|%s> 100%% %d", "m", "r"), "<m|r> 100% %d");
+    assert_eq!(fill("%s %s %s", "m", "r"), "m r ");
+    let templates = ErrorTemplates { plain: Some("oops: %s (%s)".into()), ..ErrorTemplates::default() };
+    assert_eq!(ErrorType::Plain.body("m", "r", &templates), "oops: m (r)");
+    assert_eq!(ErrorType::Json.body("m", "r", &templates), ErrorType::Json.render("m", "r"));
 }

@@ -54,7 +54,7 @@ impl ProxyError {
     }
 
     /// The answer as Kong renders it for this request (`Accept`, gRPC, `error_default_type`).
-    pub fn response(self, request_id: &str, request: &ErrorRequest) -> Response<ProxyBody> {
+    pub fn response(self, request_id: &str, request: &ErrorRequest<'_>) -> Response<ProxyBody> {
         let status = self.status().as_u16();
         if !self.is_runloop_error() {
             return error_page::error_page(status, self.message(), request, request_id);

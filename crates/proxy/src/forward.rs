@@ -92,7 +92,7 @@ pub async fn handle(
     let request_id = new_request_id();
     let options = &proxy.options;
     let (mut parts, body) = request.into_parts();
-    let errors = ErrorRequest::of(&parts, options.error_default_type);
+    let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(&request_id, &errors), &request_id, proxy);
     }
@@ -297,7 +297,7 @@ fn plan(
     raw_path: &str,
     local_port: u16,
     (scheme, sni): (&'static str, Option<&str>),
-    (request_id, errors): (&str, &ErrorRequest),
+    (request_id, errors): (&str, &ErrorRequest<'_>),
 ) -> Result<Plan, Box<Response<ProxyBody>>> {
     let snapshot = proxy.snapshot.load();
     let normalized = normalize_path(raw_path);
@@ -409,7 +409,7 @@ fn https_redirect(
     code: u16,
     host: &str,
     uri: &Uri,
-    (request_id, errors): (&str, &ErrorRequest),
+    (request_id, errors): (&str, &ErrorRequest<'_>),
 ) -> Response<ProxyBody> {
     if code == 426 {
         return ProxyError::HttpsRequired.response(request_id, errors);

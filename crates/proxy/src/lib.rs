@@ -16,7 +16,7 @@ pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
-pub use error_page::ErrorType;
+pub use error_page::{ErrorTemplates, ErrorType};
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 
 use arc_swap::ArcSwap;
@@ -137,6 +137,8 @@ pub struct ProxyOptions {
     pub keepalive_idle_timeout: Duration,
     /// `error_default_type`: the format of error pages for requests without `Accept` or `Content-Type`.
     pub error_default_type: ErrorType,
+    /// `error_template_*`: custom error bodies; unset ones use Kong's templates.
+    pub error_templates: ErrorTemplates,
 }
 
 impl Default for ProxyOptions {
@@ -154,6 +156,7 @@ impl Default for ProxyOptions {
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
             error_default_type: ErrorType::Plain,
+            error_templates: ErrorTemplates::default(),
         }
     }
 }

@@ -58,7 +58,7 @@ pub(crate) struct Target<'a> {
     pub route: Option<&'a Entity>,
     pub service: Option<&'a Entity>,
     pub request_id: &'a str,
-    pub errors: &'a ErrorRequest,
+    pub errors: &'a ErrorRequest<'a>,
 }
 
 fn context<'a>(target: &Target<'a>, parts: &'a mut hyper::http::request::Parts, body: Option<Bytes>) -> RequestCtx<'a> {

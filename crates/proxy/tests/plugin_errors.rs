@@ -6,7 +6,7 @@ mod plugin_common;
 
 use gatehouse_plugins::runtime::{DynPlugin, Plugin};
 use gatehouse_plugins::{Exit, Registry, RequestCtx};
-use gatehouse_proxy::{ErrorType, Proxy, ProxyOptions, Snapshot};
+use gatehouse_proxy::{ErrorTemplates, ErrorType, Proxy, ProxyOptions, Snapshot};
 use plugin_common::{listen, map, publish_with_plugins};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -176,6 +176,15 @@ async fn error_pages_fall_back_to_content_type_then_error_default_type() {
     // `kong.response.error` ignores error_default_type: JSON without Accept.
     let (_, content_type, _, _) = get(port, "/nowhere", None).await;
     assert_eq!(content_type, "application/json; charset=utf-8");
+
+    // `error_template_plain` replaces the plain-text body of plugin errors and error pages alike.
+    let templates = ErrorTemplates { plain: Some("custom: %s [%s] 100%%".into()), ..ErrorTemplates::default() };
+    let port = start(ProxyOptions { error_templates: templates, ..ProxyOptions::default() }).await;
+    let (status, content_type, id, body) = get(port, "/keyed", Some("text/plain")).await;
+    assert_eq!((status, content_type.as_str()), (401, "text/plain; charset=utf-8"));
+    assert_eq!(body, format!("custom: No API key found in request [{id}] 100%"));
+    let (_, _, id, body) = get(port, "/refused", None).await;
+    assert_eq!(body, format!("custom: An invalid response was received from the upstream server [{id}] 100%"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
