@@ -78,6 +78,10 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         trusted_certificates: crate::trust::load(&config.lua_ssl_trusted_certificate)?,
         trusted_verify_depth: u8::try_from(config.lua_ssl_verify_depth).unwrap_or(u8::MAX),
         dns: dns_settings(config)?,
+        // The configuration only accepts Kong's four values.
+        error_default_type: gatehouse_proxy::ErrorType::from_setting(&config.error_default_type)
+            .unwrap_or(gatehouse_proxy::ErrorType::Plain),
+        error_templates: error_templates(&config.error_templates),
     })
 }
 
@@ -104,6 +108,27 @@ fn dns_settings(config: &Config) -> anyhow::Result<gatehouse_proxy::dns::DnsSett
         error_ttl: seconds(config.dns_error_ttl),
         cache_size: config.dns_cache_size as usize,
     })
+}
+
+/// Reads the `error_template_*` files once. Like Kong, a file that cannot be read is logged and the
+/// built-in template is used instead.
+fn error_templates(paths: &crate::config::ErrorTemplatePaths) -> gatehouse_proxy::ErrorTemplates {
+    let read = |setting: &str, path: &Option<String>| {
+        let path = path.as_deref()?;
+        match std::fs::read_to_string(path) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                tracing::error!(setting, path, %error, "failed reading the custom error template; using the default");
+                None
+            }
+        }
+    };
+    gatehouse_proxy::ErrorTemplates {
+        html: read("error_template_html", &paths.html),
+        json: read("error_template_json", &paths.json),
+        xml: read("error_template_xml", &paths.xml),
+        plain: read("error_template_plain", &paths.plain),
+    }
 }
 
 /// The bundled plugins the `plugins` property enables.

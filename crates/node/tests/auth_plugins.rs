@@ -17,7 +17,7 @@ async fn key_auth_accepts_keys_from_header_query_and_body() {
     s.node
         .create(
             "/routes/hidden/plugins",
-            json!({"name": "key-auth", "config": {"hide_credentials": true, "key_in_body": true, "key_names": ["apikey", "x-key"]}}),
+            json!({"name": "key-auth", "config": {"hide_credentials": true, "key_in_body": true, "key_names": ["apikey", "x-key", "my_key"]}}),
         )
         .await;
     let alice = s.node.create("/consumers", json!({"username": "alice", "custom_id": "a-1"})).await;
@@ -56,6 +56,10 @@ async fn key_auth_accepts_keys_from_header_query_and_body() {
     let (status, _, echoed) = call(s.get("/hidden").header("x-key", "alice-key")).await;
     assert_eq!(status, 200);
     assert!(echoed["headers"].get("x-key").is_none());
+    // nginx finds `my-key` for the key name `my_key`; Kong then clears only `my_key`.
+    let (status, _, echoed) = call(s.get("/hidden").header("my-key", "alice-key")).await;
+    assert_eq!(status, 200);
+    assert_eq!(echoed["headers"]["my-key"], "alice-key");
     let form = s
         .client
         .post(format!("{}/hidden", s.node.proxy_url()))
@@ -69,6 +73,23 @@ async fn key_auth_accepts_keys_from_header_query_and_body() {
     let (status, _, echoed) = call(json_body).await;
     assert_eq!(status, 200);
     assert_eq!(echoed["body"], r#"{"n":1}"#);
+    // multipart/form-data: the key is read from its field; hiding it re-encodes the other fields as Kong's
+    // `set_body` does (sorted by name, file parts reduced to name and content).
+    let part = reqwest::multipart::Part::text("file body").file_name("a.txt");
+    let form = reqwest::multipart::Form::new().text("z", "last").text("apikey", "alice-key").part("f", part);
+    let b = form.boundary().to_string();
+    let (status, _, echoed) = call(s.client.post(format!("{}/hidden", s.node.proxy_url())).multipart(form)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        echoed["body"],
+        format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nfile body\r\n\
+             --{b}\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nlast\r\n--{b}--\r\n"
+        )
+    );
+    let without_key = reqwest::multipart::Form::new().text("apikey2", "alice-key");
+    let (status, _, body) = call(s.client.post(format!("{}/hidden", s.node.proxy_url())).multipart(without_key)).await;
+    assert_eq!((status, body["message"].as_str()), (401, Some("No API key found in request")));
 
     // Routes without the plugin are untouched.
     assert_eq!(call(s.get("/open")).await.0, 200);

@@ -255,7 +255,7 @@ async fn a_silent_upstream_times_out_with_504_after_read_timeout() {
     let reply = s.proxy(reqwest::Method::GET, "/slow").send().await.expect("proxy");
     assert_eq!(reply.status(), 504);
     let body: Value = reply.json().await.expect("json");
-    assert_eq!(body["message"], "The upstream server is timed out");
+    assert_eq!(body["message"], "The upstream server is timing out");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     holder.abort();
 }

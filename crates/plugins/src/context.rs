@@ -67,12 +67,17 @@ pub struct Credential {
     pub identifier: HeaderValue,
 }
 
+/// An entity as stored (routes, services): what Kong's `kong.router.get_route()` and `get_service()`
+/// return. The snapshot holds it in an `Arc`; plugins borrow it, so a request copies nothing.
+pub type Entity = serde_json::Map<String, Value>;
+
 /// The body of a plugin's exit.
 #[derive(Debug, Clone)]
 pub enum ExitBody {
-    /// Rendered as `{"message": ..., "request_id": ...}` (Kong's `kong.response.error`).
+    /// Kong's `kong.response.error`: the proxy renders the message with the template the request's
+    /// `Accept` header asks for (or as `grpc-message` for gRPC requests).
     Message(Cow<'static, str>),
-    /// Sent as is (Kong's `kong.response.exit` with a table).
+    /// Sent as is (Kong's `kong.response.exit` with a table; gRPC requests get its `message`).
     Json(Value),
     /// A raw body (Kong's `kong.response.exit` with a string), without a JSON content type.
     Raw(String),
@@ -112,6 +117,35 @@ impl Exit {
     }
 }
 
+/// What the certificate phase sees of a TLS ClientHello (Kong's `ssl_certificate_by_lua` context).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientHelloInfo<'a> {
+    /// The server name the client asked for (as sent, not lower-cased).
+    pub sni: Option<&'a str>,
+    /// ALPN protocols the client offers, in its order.
+    pub alpn: &'a [&'a [u8]],
+}
+
+/// The server certificate a plugin picks in the certificate phase.
+#[derive(Clone)]
+pub enum ServerCertificate {
+    /// A certificate entity of the current configuration, by id (its `cert_alt` is used when the client
+    /// prefers that key type, as for SNI selection).
+    Entity(Uuid),
+    /// A certificate the plugin holds itself: an `Arc<rustls::sign::CertifiedKey>` behind `Any`, so this
+    /// crate needs no TLS library; anything else is ignored (with a log line) by the proxy.
+    Key(Arc<dyn std::any::Any + Send + Sync>),
+}
+
+impl std::fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerCertificate::Entity(id) => f.debug_tuple("Entity").field(id).finish(),
+            ServerCertificate::Key(_) => f.write_str("Key(..)"),
+        }
+    }
+}
+
 /// One request as plugins see it in the rewrite and access phases.
 pub struct RequestCtx<'a> {
     /// Method, URI and headers as they will be sent upstream; plugins may change them.
@@ -122,6 +156,10 @@ pub struct RequestCtx<'a> {
     pub protocol: Protocol,
     pub route_id: Option<Uuid>,
     pub service_id: Option<Uuid>,
+    /// The matched route (`kong.router.get_route()`); `None` in the rewrite phase.
+    pub route: Option<&'a Entity>,
+    /// The route's service (`kong.router.get_service()`); `None` in the rewrite phase.
+    pub service: Option<&'a Entity>,
     pub consumer: Option<Arc<Consumer>>,
     pub credential: Option<Credential>,
     /// Groups an authentication plugin established (used by acl).

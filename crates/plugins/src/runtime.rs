@@ -10,7 +10,7 @@
 
 use crate::bundled::Handler;
 use crate::cache::EntityCache;
-use crate::context::{Exit, LogRecord, Protocol, RequestCtx};
+use crate::context::{ClientHelloInfo, Exit, LogRecord, Protocol, RequestCtx, ServerCertificate};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::HeaderMap;
@@ -40,9 +40,12 @@ pub trait Plugin: Send + Sync + 'static {
     fn needs_body(&self) -> bool {
         false
     }
-    /// After the TLS handshake (Kong runs it during the handshake), global plugins only, with the SNI the
-    /// client sent.
-    fn certificate(&self, _sni: Option<&str>) {}
+    /// During the TLS handshake, when the ClientHello has arrived (Kong's `ssl_certificate_by_lua`); global
+    /// plugins only. Returning a certificate serves it instead of the one the SNI selects. Runs on the
+    /// handshake path, synchronously: no I/O.
+    fn certificate(&self, _hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate> {
+        None
+    }
     /// Before routing; only global plugins run it, as in Kong.
     fn rewrite(&self, _ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {
         Ok(())
@@ -65,7 +68,7 @@ pub trait Plugin: Send + Sync + 'static {
 pub trait DynPlugin: Send + Sync + 'static {
     fn phases(&self) -> Phases;
     fn needs_body(&self) -> bool;
-    fn certificate(&self, sni: Option<&str>);
+    fn certificate(&self, hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate>;
     fn rewrite(&self, ctx: &mut RequestCtx<'_>) -> Result<(), Exit>;
     fn access<'a, 'b>(&'a self, ctx: &'a mut RequestCtx<'b>) -> BoxFuture<'a, Result<(), Exit>>;
     fn response_headers(&self, status: u16, headers: &mut HeaderMap);
@@ -80,8 +83,8 @@ impl<T: Plugin> DynPlugin for T {
     fn needs_body(&self) -> bool {
         Plugin::needs_body(self)
     }
-    fn certificate(&self, sni: Option<&str>) {
-        Plugin::certificate(self, sni)
+    fn certificate(&self, hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate> {
+        Plugin::certificate(self, hello)
     }
     fn rewrite(&self, ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {
         Plugin::rewrite(self, ctx)
@@ -294,15 +297,18 @@ impl PluginSet {
         Ok(())
     }
 
-    /// The TLS handshake phase: global configs only.
-    pub fn certificate(&self, sni: Option<&str>) {
+    /// The TLS handshake phase: global configs only, in priority order. As in Kong, where each plugin may
+    /// set the certificate, the last plugin that picks one wins.
+    pub fn certificate(&self, hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate> {
+        let mut chosen = None;
         for slot in &self.slots {
             if let Some(instance) = slot.scopes.get(&Scope { route: None, service: None, consumer: None }) {
                 if instance.phases.certificate {
-                    instance.handler.certificate(sni);
+                    chosen = instance.handler.certificate(hello).or(chosen);
                 }
             }
         }
+        chosen
     }
 
     /// The access phase: resolves each plugin's config in priority order (after earlier plugins may have

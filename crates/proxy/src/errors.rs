@@ -1,7 +1,8 @@
-//! Responses the proxy generates itself, with Kong's status codes and JSON bodies.
+//! Responses the proxy generates itself, with Kong's status codes and messages (rendered by `error_page`).
 
-use crate::forward::{full, ProxyBody};
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use crate::error_page::{self, ErrorRequest};
+use crate::forward::ProxyBody;
+use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 
 /// Why the proxy answered instead of the upstream.
@@ -41,24 +42,41 @@ impl ProxyError {
             ProxyError::NoService => "no Service found with those values",
             ProxyError::HttpsRequired => "Please use HTTPS protocol",
             ProxyError::BadGateway => "An invalid response was received from the upstream server",
-            ProxyError::Timeout => "The upstream server is timed out",
+            ProxyError::Timeout => "The upstream server is timing out",
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
-            ProxyError::TooLarge => "Request size limit exceeded",
+            ProxyError::TooLarge => "Payload too large",
             ProxyError::NameResolution => "name resolution failed",
         }
     }
 
-    /// `{"message": ..., "request_id": ...}` as Kong renders it.
-    pub fn response(self, request_id: &str) -> Response<ProxyBody> {
-        let body = serde_json::json!({ "message": self.message(), "request_id": request_id }).to_string();
-        let mut response = Response::new(full(body));
-        *response.status_mut() = self.status();
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-        if self == ProxyError::HttpsRequired {
-            response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            response.headers_mut().insert(hyper::header::UPGRADE, HeaderValue::from_static("TLS/1.2, HTTP/1.1"));
+    /// Whether Kong answers this through `kong.response.error` (router and balancer decisions) rather than
+    /// an nginx error page (upstream failures, malformed or oversized requests).
+    fn is_runloop_error(self) -> bool {
+        matches!(
+            self,
+            ProxyError::NoRoute
+                | ProxyError::NoService
+                | ProxyError::HttpsRequired
+                | ProxyError::NoPeer
+                | ProxyError::NameResolution
+        )
+    }
+
+    /// The answer as Kong renders it for this request (`Accept`, gRPC, `error_default_type`).
+    pub fn response(self, request_id: &str, request: &ErrorRequest<'_>) -> Response<ProxyBody> {
+        let status = self.status().as_u16();
+        if !self.is_runloop_error() {
+            return error_page::error_page(status, self.message(), request, request_id);
         }
-        response
+        let headers = if self == ProxyError::HttpsRequired {
+            vec![
+                (hyper::header::CONNECTION, HeaderValue::from_static("Upgrade")),
+                (hyper::header::UPGRADE, HeaderValue::from_static("TLS/1.2, HTTP/1.1")),
+            ]
+        } else {
+            Vec::new()
+        };
+        error_page::error(status, self.message(), headers, request, request_id)
     }
 }

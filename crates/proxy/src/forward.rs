@@ -2,6 +2,7 @@
 //! headers) and the response path (latency headers, hop-by-hop stripping), with bodies streamed both ways.
 
 use crate::dispatch;
+use crate::error_page::ErrorRequest;
 use crate::errors::ProxyError;
 use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
 use crate::phases;
@@ -91,8 +92,9 @@ pub async fn handle(
     let request_id = new_request_id();
     let options = &proxy.options;
     let (mut parts, body) = request.into_parts();
+    let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
-        return finish(ProxyError::BadRequest.response(&request_id), &request_id, proxy);
+        return finish(ProxyError::BadRequest.response(&request_id, &errors), &request_id, proxy);
     }
     if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
@@ -102,7 +104,7 @@ pub async fn handle(
             while let Some(Ok(_)) = body.frame().await {}
         })
         .await;
-        let mut response = ProxyError::TooLarge.response(&request_id);
+        let mut response = ProxyError::TooLarge.response(&request_id, &errors);
         response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
         return finish(response, &request_id, proxy);
     }
@@ -119,7 +121,10 @@ pub async fn handle(
                 protocol: phases::protocol(scheme, &parts.headers),
                 route_id: None,
                 service_id: None,
+                route: None,
+                service: None,
                 request_id: &request_id,
+                errors: &errors,
             };
             if let Some(response) = phases::rewrite(&target, &mut parts) {
                 return finish(response, &request_id, proxy);
@@ -135,7 +140,7 @@ pub async fn handle(
         .unwrap_or("")
         .to_string();
     let raw_path = parts.uri.path().to_string();
-    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), &request_id) {
+    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), (&request_id, &errors)) {
         Ok(p) => p,
         Err(response) => return finish(*response, &request_id, proxy),
     };
@@ -151,7 +156,7 @@ pub async fn handle(
         plugins,
     } = plan;
     let mut ran = None;
-    if let Some((plugins, route_id)) = &plugins {
+    if let Some((plugins, route_id, route)) = &plugins {
         if let Some(cache) = plugins.cache() {
             let target = phases::Target {
                 plugins,
@@ -160,7 +165,10 @@ pub async fn handle(
                 protocol: phases::protocol(scheme, &parts.headers),
                 route_id: Some(*route_id),
                 service_id: Some(service.id),
+                route: Some(route),
+                service: Some(&service.entity),
                 request_id: &request_id,
+                errors: &errors,
             };
             match phases::access(&target, &mut parts, body, (options.max_body_bytes, service.write_timeout)).await {
                 Ok((b, r)) => {
@@ -209,7 +217,7 @@ pub async fn handle(
                 dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query(), consumer);
             match picked {
                 Ok(p) => Some(p),
-                Err(e) => return finish(e.response(&request_id), &request_id, proxy),
+                Err(e) => return finish(e.response(&request_id, &errors), &request_id, proxy),
             }
         }
         None => None,
@@ -219,7 +227,7 @@ pub async fn handle(
             Ok(ip) => Some(ip),
             Err(e) => {
                 tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
-                return finish(ProxyError::NameResolution.response(&request_id), &request_id, proxy);
+                return finish(ProxyError::NameResolution.response(&request_id, &errors), &request_id, proxy);
             }
         },
         _ => None,
@@ -242,7 +250,7 @@ pub async fn handle(
     let (mut response, picked) = match result {
         Ok(r) => r,
         Err(e) => {
-            let response = e.response(&request_id);
+            let response = e.response(&request_id, &errors);
             let response = match ran {
                 Some(ran) => phases::respond(ran, response, started),
                 None => response,
@@ -300,8 +308,10 @@ struct Plan {
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
     upstream_tls: Option<dispatch::UpstreamTls>,
-    /// The snapshot's plugins and the matched route, when the snapshot has plugins.
-    plugins: Option<(std::sync::Arc<gatehouse_plugins::PluginSet>, uuid::Uuid)>,
+    /// The snapshot's plugins and the matched route's entity, when the snapshot has plugins.
+    #[allow(clippy::type_complexity)]
+    plugins:
+        Option<(std::sync::Arc<gatehouse_plugins::PluginSet>, uuid::Uuid, std::sync::Arc<gatehouse_plugins::Entity>)>,
 }
 
 /// Routes the request against the current snapshot: the route, its service and the upstream path, or the
@@ -313,7 +323,7 @@ fn plan(
     raw_path: &str,
     local_port: u16,
     (scheme, sni): (&'static str, Option<&str>),
-    request_id: &str,
+    (request_id, errors): (&str, &ErrorRequest<'_>),
 ) -> Result<Plan, Box<Response<ProxyBody>>> {
     let snapshot = proxy.snapshot.load();
     let normalized = normalize_path(raw_path);
@@ -328,19 +338,24 @@ fn plan(
         sni,
     };
     let Some(matched) = snapshot.find(&route_request) else {
-        return Err(Box::new(ProxyError::NoRoute.response(request_id)));
+        return Err(Box::new(ProxyError::NoRoute.response(request_id, errors)));
     };
     let route = matched.route;
     if scheme == "http" && !route.protocols.iter().any(|p| p == "http" || p == "grpc") {
-        return Err(Box::new(https_redirect(route.https_redirect_status_code, host_header, &request.uri, request_id)));
+        return Err(Box::new(https_redirect(
+            route.https_redirect_status_code,
+            host_header,
+            &request.uri,
+            (request_id, errors),
+        )));
     }
     let Some(service) = route.service_id.and_then(|id| snapshot.services.get(&id)).cloned() else {
-        return Err(Box::new(ProxyError::NoService.response(request_id)));
+        return Err(Box::new(ProxyError::NoService.response(request_id, errors)));
     };
     let upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
     let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
     let upstream_tls = dispatch::UpstreamTls::of(&service, balancer.as_deref(), &snapshot, proxy);
-    let plugins = (!snapshot.plugins.is_empty()).then(|| (snapshot.plugins.clone(), route.id));
+    let plugins = (!snapshot.plugins.is_empty()).then(|| (snapshot.plugins.clone(), route.id, route.entity.clone()));
     Ok(Plan {
         plugins,
         upstream_tls,
@@ -417,18 +432,20 @@ fn split_host_port(host: &str) -> (&str, Option<&str>) {
 }
 
 /// 426 or a redirect to `https://` for routes that only accept https (`https_redirect_status_code`).
-fn https_redirect(code: u16, host: &str, uri: &Uri, request_id: &str) -> Response<ProxyBody> {
+fn https_redirect(
+    code: u16,
+    host: &str,
+    uri: &Uri,
+    (request_id, errors): (&str, &ErrorRequest<'_>),
+) -> Response<ProxyBody> {
     if code == 426 {
-        return ProxyError::HttpsRequired.response(request_id);
+        return ProxyError::HttpsRequired.response(request_id, errors);
     }
     let (bare, _) = split_host_port(host);
     let location = format!("https://{bare}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    let mut response = Response::new(full(format!("{{\"message\":\"Moved\",\"request_id\":\"{request_id}\"}}")));
-    *response.status_mut() = hyper::StatusCode::from_u16(code).unwrap_or(hyper::StatusCode::MOVED_PERMANENTLY);
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(hyper::header::LOCATION, v);
-    }
-    response
+    // Kong's `kong.response.exit(code)` with `Location`: no body.
+    let headers = HeaderValue::from_str(&location).map(|v| (hyper::header::LOCATION, v)).into_iter().collect();
+    crate::error_page::exit(code, crate::error_page::ExitBody::Raw(String::new()), headers, errors)
 }
 
 fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {

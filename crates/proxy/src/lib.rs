@@ -7,6 +7,7 @@
 pub mod balancer;
 mod dispatch;
 pub mod dns;
+mod error_page;
 mod errors;
 mod forward;
 mod headers;
@@ -17,6 +18,7 @@ pub mod snapshot;
 pub mod tls;
 pub mod upstream;
 
+pub use error_page::{ErrorTemplates, ErrorType};
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 
 use arc_swap::ArcSwap;
@@ -142,6 +144,10 @@ pub struct ProxyOptions {
     pub trusted_verify_depth: u8,
     /// How upstream host names are resolved (`dns_*`).
     pub dns: dns::DnsSettings,
+    /// `error_default_type`: the format of error pages for requests without `Accept` or `Content-Type`.
+    pub error_default_type: ErrorType,
+    /// `error_template_*`: custom error bodies; unset ones use Kong's templates.
+    pub error_templates: ErrorTemplates,
 }
 
 impl Default for ProxyOptions {
@@ -161,6 +167,8 @@ impl Default for ProxyOptions {
             trusted_certificates: Vec::new(),
             trusted_verify_depth: 1,
             dns: dns::DnsSettings::default(),
+            error_default_type: ErrorType::Plain,
+            error_templates: ErrorTemplates::default(),
         }
     }
 }
@@ -210,7 +218,8 @@ impl Proxy {
         let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
         let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
-        let certificates = Arc::new(tls::SwappableResolver::new(tls::CertStore::empty(None)));
+        let certificates =
+            Arc::new(tls::SwappableResolver::with_plugins(tls::CertStore::empty(None), snapshot.clone()));
         let verified = match options.trusted_certificates.is_empty() {
             true => None,
             false => Some(tls::trusting(&options.trusted_certificates, options.trusted_verify_depth)?),
@@ -358,13 +367,8 @@ impl Proxy {
                         let (io, sni) = match tls {
                             None => (Io::Plain(stream), None),
                             Some(acceptor) => match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
-                                Ok((stream, sni, _h2)) => {
-                                    let plugins = proxy.snapshot.load().plugins.clone();
-                                    if plugins.has_certificate() {
-                                        plugins.certificate(sni.as_deref());
-                                    }
-                                    (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from))
-                                }
+                                // The certificate phase ran in the handshake (`tls::SwappableResolver`).
+                                Ok((stream, sni, _h2)) => (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from)),
                                 Err(e) => {
                                     tracing::debug!(error = %e, "TLS handshake failed");
                                     return;

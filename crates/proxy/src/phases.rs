@@ -3,13 +3,14 @@
 //! plugins never enter this module.
 
 use crate::dispatch::read_limited;
-use crate::forward::{full, ProxyBody};
+use crate::error_page::{self, ErrorRequest};
+use crate::forward::ProxyBody;
 use crate::request_body::RequestBody;
 use crate::upstream::{BoxError, IdleTimeout};
 use bytes::Bytes;
 use gatehouse_plugins::context::ExitBody;
 use gatehouse_plugins::runtime::{self, Instance};
-use gatehouse_plugins::{EntityCache, Exit, LogRecord, PluginSet, Protocol, RequestCtx};
+use gatehouse_plugins::{Entity, EntityCache, Exit, LogRecord, PluginSet, Protocol, RequestCtx};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -53,7 +54,11 @@ pub(crate) struct Target<'a> {
     pub protocol: Protocol,
     pub route_id: Option<Uuid>,
     pub service_id: Option<Uuid>,
+    /// The matched route's and service's entities, borrowed from the snapshot.
+    pub route: Option<&'a Entity>,
+    pub service: Option<&'a Entity>,
     pub request_id: &'a str,
+    pub errors: &'a ErrorRequest<'a>,
 }
 
 fn context<'a>(target: &Target<'a>, parts: &'a mut hyper::http::request::Parts, body: Option<Bytes>) -> RequestCtx<'a> {
@@ -64,6 +69,8 @@ fn context<'a>(target: &Target<'a>, parts: &'a mut hyper::http::request::Parts, 
         protocol: target.protocol,
         route_id: target.route_id,
         service_id: target.service_id,
+        route: target.route,
+        service: target.service,
         consumer: None,
         credential: None,
         authenticated_groups: None,
@@ -77,7 +84,7 @@ fn context<'a>(target: &Target<'a>, parts: &'a mut hyper::http::request::Parts, 
 /// The rewrite phase (global plugins, before routing); `Some` is a plugin's answer to send instead.
 pub(crate) fn rewrite(target: &Target<'_>, parts: &mut hyper::http::request::Parts) -> Option<Response<ProxyBody>> {
     let mut ctx = context(target, parts, None);
-    target.plugins.rewrite(&mut ctx).err().map(|exit| exit_response(exit, target.request_id))
+    target.plugins.rewrite(&mut ctx).err().map(|exit| exit_response(exit, target))
 }
 
 /// The access phase. Reads the body first when a plugin needs it (bounded by `limit`). On an exit the
@@ -91,7 +98,7 @@ pub(crate) async fn access(
     let (buffered, mut rest) = if target.plugins.needs_body(target.route_id, target.service_id) {
         match read_limited(IdleTimeout::new(body, write_timeout), limit).await {
             Ok(bytes) => (Some(bytes), None),
-            Err(e) => return Err(e.response(target.request_id)),
+            Err(e) => return Err(e.response(target.request_id, target.errors)),
         }
     } else {
         (None, Some(body))
@@ -117,7 +124,7 @@ pub(crate) async fn access(
     });
     let ran = Ran { consumer_id: hash_consumer, collected, response_headers, log };
     if let Err(exit) = outcome {
-        return Err(respond(ran, exit_response(exit, target.request_id), Instant::now()));
+        return Err(respond(ran, exit_response(exit, target), Instant::now()));
     }
     let body = match body_bytes {
         Some(bytes) => {
@@ -130,26 +137,19 @@ pub(crate) async fn access(
     Ok((body, ran))
 }
 
-/// A plugin's exit as Kong renders it.
-fn exit_response(exit: Exit, request_id: &str) -> Response<ProxyBody> {
-    let (body, json) = match exit.body {
-        ExitBody::Json(json) => (json.to_string(), true),
-        ExitBody::Raw(raw) => (raw, false),
+/// A plugin's exit as Kong renders it: `kong.response.error` for messages, `kong.response.exit` otherwise.
+fn exit_response(exit: Exit, target: &Target<'_>) -> Response<ProxyBody> {
+    match exit.body {
         ExitBody::Message(message) => {
-            (serde_json::json!({ "message": message, "request_id": request_id }).to_string(), true)
+            error_page::error(exit.status, &message, exit.headers, target.errors, target.request_id)
         }
-    };
-    let mut response = Response::new(full(body));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(exit.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    if json {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        ExitBody::Json(json) => {
+            error_page::exit(exit.status, error_page::ExitBody::Json(&json), exit.headers, target.errors)
+        }
+        ExitBody::Raw(raw) => {
+            error_page::exit(exit.status, error_page::ExitBody::Raw(raw), exit.headers, target.errors)
+        }
     }
-    for (name, value) in exit.headers {
-        headers.insert(name, value);
-    }
-    response
 }
 
 /// Applies the response phases: headers now, the body and log phases as the body streams.

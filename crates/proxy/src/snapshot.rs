@@ -38,6 +38,8 @@ pub struct ServiceSpec {
     /// The host is a name resolved for each request (so a new DNS answer applies at once, as Kong's
     /// connections are pooled by address): not an IP, and not gRPC (whose h2 `:authority` is the URI's).
     pub resolve_per_request: bool,
+    /// The service entity as stored, shared so plugins can read it (Kong's `kong.router.get_service()`).
+    pub entity: Arc<Map<String, Value>>,
 }
 
 fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
@@ -90,6 +92,7 @@ impl ServiceSpec {
                 .and_then(|s| Uuid::parse_str(s).ok()),
             resolve_per_request,
             host_header,
+            entity: Arc::new(entity.clone()),
         })
     }
 }

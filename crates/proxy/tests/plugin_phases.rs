@@ -1,12 +1,14 @@
 //! The plugin phases around a real proxied exchange: a plugin registered at run time changes the response
 //! head and body, and its log phase runs after the client already has the whole response.
 
+mod plugin_common;
+
 use bytes::Bytes;
-use gatehouse_plugins::cache::NoRows;
 use gatehouse_plugins::runtime::{DynPlugin, Phases, Plugin};
-use gatehouse_plugins::{CacheSettings, EntityCache, LogRecord, PluginSet, Registry, RequestCtx};
+use gatehouse_plugins::{LogRecord, Registry, RequestCtx};
 use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
-use serde_json::{json, Map, Value};
+use plugin_common::{listen, map, publish_with_plugins};
+use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,10 +54,6 @@ fn shouting(_: &Value) -> Result<Arc<dyn DynPlugin>, String> {
     Ok(Arc::new(Shouting))
 }
 
-fn map(v: Value) -> Map<String, Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
 /// An upstream answering every request with `hello`, reporting whether it saw the plugin's header.
 async fn upstream() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -86,20 +84,12 @@ async fn response_phases_apply_and_logging_never_delays_the_response() {
         "id": "00000000-0000-4000-8000-000000000002", "paths": ["/anything"], "service": {"id": service_id},
         "protocols": ["http"], "strip_path": true, "preserve_host": false,
     }))];
-    let mut snapshot = Snapshot::build(&routes, &services, 1);
     let mut registry = Registry::default();
     registry.register("shouting", 10, shouting);
-    let cache = EntityCache::new(Arc::new(NoRows), CacheSettings::default());
     let plugin = map(json!({"id": "00000000-0000-4000-8000-000000000003", "name": "shouting", "enabled": true,
                             "protocols": ["http"], "config": {}}));
-    let (set, skipped) = PluginSet::build([&plugin], &registry, cache);
-    assert!(skipped.is_empty(), "{skipped:?}");
-    snapshot.plugins = Arc::new(set);
-    proxy.publish(snapshot);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(proxy.clone().serve(listener, None, stop));
+    publish_with_plugins(&proxy, Snapshot::build(&routes, &services, 1), &registry, &[plugin]);
+    let port = listen(&proxy, false).await;
 
     let reply = reqwest::get(format!("http://127.0.0.1:{port}/old")).await.unwrap();
     assert_eq!(reply.status(), 200);

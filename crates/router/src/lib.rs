@@ -71,6 +71,9 @@ pub struct RouteSpec {
     pub updated_at: i64,
     /// `https_redirect_status_code`, so the caller can answer https-only routes hit over http.
     pub https_redirect_status_code: u16,
+    /// The route entity as stored, shared so plugins can read it (Kong's `kong.router.get_route()`)
+    /// without a copy per request.
+    pub entity: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl RouteSpec {
@@ -94,6 +97,7 @@ impl RouteSpec {
             path_handling: PathHandling::V0,
             updated_at: 0,
             https_redirect_status_code: 426,
+            entity: std::sync::Arc::new(serde_json::Map::from_iter([("id".to_string(), id.to_string().into())])),
         }
     }
 

@@ -311,6 +311,12 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         status_ssl_cert_key: get.list("status_ssl_cert_key"),
         node_id,
         error_default_type: word("error_default_type"),
+        error_templates: super::ErrorTemplatePaths {
+            html: get.str("error_template_html"),
+            json: get.str("error_template_json"),
+            xml: get.str("error_template_xml"),
+            plain: get.str("error_template_plain"),
+        },
         allow_debug_header: get.bool("allow_debug_header").unwrap_or(false),
         upstream_keepalive_pool_size: get.u32("upstream_keepalive_pool_size").unwrap_or(512),
         lua_ssl_trusted_certificate: get.list("lua_ssl_trusted_certificate"),

@@ -51,6 +51,15 @@ pub const REDACTED: &str = "******";
 /// Name of the SQLite database file inside the prefix.
 pub const SQLITE_FILE: &str = "gatehouse.db";
 
+/// Paths of custom error body templates (Kong's `error_template_*`); unset ones keep Kong's built-in template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorTemplatePaths {
+    pub html: Option<String>,
+    pub json: Option<String>,
+    pub xml: Option<String>,
+    pub plain: Option<String>,
+}
+
 /// The loaded, validated configuration. `Debug` hides secrets.
 #[derive(Clone)]
 pub struct Config {
@@ -113,6 +122,8 @@ pub struct Config {
     pub node_id: Option<uuid::Uuid>,
     /// `application/json`, `application/xml`, `text/html` or `text/plain`.
     pub error_default_type: String,
+    /// `error_template_html`, `_json`, `_xml`, `_plain`: files replacing Kong's error body templates.
+    pub error_templates: ErrorTemplatePaths,
     pub allow_debug_header: bool,
     pub upstream_keepalive_pool_size: u32,
     /// CA certificates for the node's own TLS clients (active `https` health checks): `system`, file paths,

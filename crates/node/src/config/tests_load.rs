@@ -141,7 +141,7 @@ fn file_values_are_typed() {
          db_cache_neg_ttl = 60\nplugins = bundled, my-plugin\nrouter_flavor = expressions\n\
          client_max_body_size = 1k\nlarge_client_header_buffers = 2 16k\n\
          node_id = 6a7bb4b4-7d5c-4f3d-9c52-0f2b5cd2f1f0\nerror_default_type = application/json\n\
-         allow_debug_header = on\nreal_ip_recursive = on\n",
+         allow_debug_header = on\nreal_ip_recursive = on\nerror_template_plain = /etc/gh/plain.txt\n",
     );
     assert_eq!(c.database, Database::Postgres);
     assert_eq!(c.sqlite_path(), Path::new("/var/run/gh/gatehouse.db"));
@@ -159,6 +159,8 @@ fn file_values_are_typed() {
     assert_eq!(c.large_client_header_buffers.size, 16384);
     assert_eq!(c.node_id.map(|u| u.to_string()).as_deref(), Some("6a7bb4b4-7d5c-4f3d-9c52-0f2b5cd2f1f0"));
     assert_eq!(c.error_default_type, "application/json");
+    assert_eq!(c.error_templates.plain.as_deref(), Some("/etc/gh/plain.txt"));
+    assert_eq!(c.error_templates.html, None);
     assert!(c.allow_debug_header && c.real_ip_recursive);
 }
 

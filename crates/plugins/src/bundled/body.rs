@@ -1,5 +1,6 @@
-//! Reading and rewriting credentials in the query string and the request body (form or JSON), as Kong's
-//! `kong.request.get_query`/`get_body` and `kong.service.request.clear_query_arg`/`set_body`.
+//! Reading and rewriting credentials in the query string and the request body (urlencoded form, JSON or
+//! multipart form data), as Kong's `kong.request.get_query`/`get_body` and
+//! `kong.service.request.clear_query_arg`/`set_body`.
 
 use crate::context::RequestCtx;
 use bytes::Bytes;
@@ -62,6 +63,35 @@ pub enum BodyForm {
     None,
     Form(Vec<(String, String)>),
     Json(Map<String, Value>),
+    /// `multipart/form-data` fields (name, content) and the boundary, for re-encoding.
+    Multipart(Vec<(String, String)>, String),
+}
+
+/// `set_body` cannot encode the remaining arguments: Kong raises an error (a 500) for a multipart body
+/// with a repeated field, since multipart values must be strings.
+#[derive(Debug, thiserror::Error)]
+#[error("repeated multipart field {0:?} cannot be re-encoded")]
+pub struct Unencodable(pub String);
+
+/// The named fields of a multipart body, read with `multer` as Kong's `multipart(body, content_type)`
+/// does; `None` when the body is not valid multipart (Kong then reads no arguments).
+fn multipart_fields(content_type: &str, body: &Bytes) -> Option<(Vec<(String, String)>, String)> {
+    use futures_util::FutureExt;
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let chunk = body.clone();
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(chunk) });
+    let mut parts = multer::Multipart::new(stream, boundary.clone());
+    let read = async move {
+        let mut fields = Vec::new();
+        while let Some(field) = parts.next_field().await.ok()? {
+            let Some(name) = field.name().map(str::to_string) else { continue };
+            let value = field.bytes().await.ok()?;
+            fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+        }
+        Some(fields)
+    };
+    // The whole body is already in memory, so every step above completes on the first poll.
+    read.now_or_never().flatten().map(|fields| (fields, boundary))
 }
 
 impl BodyForm {
@@ -78,6 +108,10 @@ impl BodyForm {
                 Ok(Value::Object(map)) => BodyForm::Json(map),
                 _ => BodyForm::None,
             },
+            "multipart/form-data" => match multipart_fields(content_type, body) {
+                Some((fields, boundary)) => BodyForm::Multipart(fields, boundary),
+                None => BodyForm::None,
+            },
             _ => BodyForm::None,
         }
     }
@@ -86,7 +120,7 @@ impl BodyForm {
     pub fn value(&self, name: &str) -> FormValue {
         match self {
             BodyForm::None => FormValue::Missing,
-            BodyForm::Form(pairs) => pairs_value(pairs.iter().cloned(), name),
+            BodyForm::Form(pairs) | BodyForm::Multipart(pairs, _) => pairs_value(pairs.iter().cloned(), name),
             BodyForm::Json(map) => match map.get(name) {
                 Some(Value::String(s)) => FormValue::One(s.clone()),
                 Some(Value::Array(_)) => FormValue::Many,
@@ -95,13 +129,14 @@ impl BodyForm {
         }
     }
 
-    /// The body re-encoded without `name`, or `None` when there is nothing to rewrite.
-    pub fn without(&self, name: &str) -> Option<Bytes> {
-        match self {
+    /// The body re-encoded without `name` as Kong's `set_body` does (form and multipart keys in
+    /// lexicographical order), or `None` when there is nothing to rewrite.
+    pub fn without(&self, name: &str) -> Result<Option<Bytes>, Unencodable> {
+        Ok(match self {
             BodyForm::None => None,
             BodyForm::Form(pairs) => {
                 let mut out = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in pairs.iter().filter(|(k, _)| k != name) {
+                for (k, v) in sorted_without(pairs, name) {
                     out.append_pair(k, v);
                 }
                 Some(Bytes::from(out.finish()))
@@ -111,8 +146,30 @@ impl BodyForm {
                 map.shift_remove(name);
                 serde_json::to_vec(&Value::Object(map)).ok().map(Bytes::from)
             }
-        }
+            BodyForm::Multipart(fields, boundary) => {
+                let kept = sorted_without(fields, name);
+                if let Some(pair) = kept.windows(2).find(|w| w[0].0 == w[1].0) {
+                    return Err(Unencodable(pair[0].0.to_string()));
+                }
+                let mut out = String::new();
+                for (k, v) in kept {
+                    out.push_str(&format!(
+                        "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                    ));
+                }
+                out.push_str(&format!("--{boundary}--\r\n"));
+                Some(Bytes::from(out))
+            }
+        })
     }
+}
+
+/// The pairs other than `name`, by key (stable, so repeated keys keep their order).
+fn sorted_without<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<(&'a str, &'a str)> {
+    let mut kept: Vec<(&str, &str)> =
+        pairs.iter().filter(|(k, _)| k != name).map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    kept.sort_by(|a, b| a.0.cmp(b.0));
+    kept
 }
 
 /// Replaces the buffered request body and its `Content-Length`.
@@ -152,11 +209,44 @@ mod tests {
         assert_eq!(form.value("apikey"), FormValue::One("k".into()));
         assert_eq!(form.value("n"), FormValue::Missing);
         assert_eq!(form.value("list"), FormValue::Many);
-        assert_eq!(form.without("apikey").unwrap(), Bytes::from_static(br#"{"n":1,"list":["a"]}"#));
+        assert_eq!(form.without("apikey").unwrap().unwrap(), Bytes::from_static(br#"{"n":1,"list":["a"]}"#));
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
-        let body = Bytes::from_static(b"apikey=k&x=a+b");
+        let body = Bytes::from_static(b"z=1&apikey=k&x=a+b");
         let form = BodyForm::parse(&headers, Some(&body));
         assert_eq!(form.value("apikey"), FormValue::One("k".into()));
-        assert_eq!(form.without("apikey").unwrap(), Bytes::from_static(b"x=a+b"));
+        assert_eq!(form.without("apikey").unwrap().unwrap(), Bytes::from_static(b"x=a+b&z=1"));
+    }
+
+    #[test]
+    fn multipart_bodies_are_read_and_re_encoded_as_kong_does() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=XyZ"));
+        let body = Bytes::from_static(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nlast\r\n\
+              --XyZ\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nk1\r\n\
+              --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\
+              Content-Type: text/plain\r\n\r\nfile body\r\n--XyZ--\r\n",
+        );
+        let form = BodyForm::parse(&headers, Some(&body));
+        assert_eq!(form.value("apikey"), FormValue::One("k1".into()));
+        assert_eq!(form.value("f"), FormValue::One("file body".into()));
+        assert_eq!(form.value("other"), FormValue::Missing);
+        let rewritten = form.without("apikey").unwrap().unwrap();
+        assert_eq!(
+            rewritten,
+            Bytes::from_static(
+                b"--XyZ\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nfile body\r\n\
+                  --XyZ\r\nContent-Disposition: form-data; name=\"z\"\r\n\r\nlast\r\n--XyZ--\r\n"
+            )
+        );
+        let twice = Bytes::from_static(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n\
+              --XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n2\r\n--XyZ--\r\n",
+        );
+        let form = BodyForm::parse(&headers, Some(&twice));
+        assert_eq!(form.value("a"), FormValue::Many);
+        assert!(form.without("apikey").is_err(), "repeated fields cannot be re-encoded");
+        let broken = Bytes::from_static(b"not multipart at all");
+        assert_eq!(BodyForm::parse(&headers, Some(&broken)).value("apikey"), FormValue::Missing);
     }
 }

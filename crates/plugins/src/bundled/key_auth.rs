@@ -39,8 +39,9 @@ fn yes() -> bool {
 /// A compiled key-auth config.
 #[derive(Debug)]
 pub struct KeyAuth {
-    /// Key names, with their header form where the name is a valid header name.
-    names: Vec<(String, Option<HeaderName>)>,
+    /// Key names, with their header form where the name is a valid header name, and the form with
+    /// dashes for underscores (nginx's header table finds `api-key` when asked for `api_key`).
+    names: Vec<(String, Option<HeaderName>, Option<HeaderName>)>,
     hide_credentials: bool,
     anonymous: Option<String>,
     in_header: bool,
@@ -82,7 +83,12 @@ impl KeyAuth {
             names: c
                 .key_names
                 .iter()
-                .map(|n| (n.clone(), HeaderName::from_bytes(n.to_ascii_lowercase().as_bytes()).ok()))
+                .map(|n| {
+                    let lower = n.to_ascii_lowercase();
+                    let dashed = lower.contains('_').then(|| lower.replace('_', "-"));
+                    let dashed = dashed.and_then(|d| HeaderName::from_bytes(d.as_bytes()).ok());
+                    (n.clone(), HeaderName::from_bytes(lower.as_bytes()).ok(), dashed)
+                })
                 .collect(),
             hide_credentials: c.hide_credentials,
             anonymous: c.anonymous,
@@ -98,10 +104,15 @@ impl KeyAuth {
     /// are Kong's "Duplicate API key found".
     fn find_key(&self, ctx: &mut RequestCtx<'_>) -> Result<Option<String>, Exit> {
         let mut body: Option<BodyForm> = None;
-        for (name, header) in &self.names {
+        for (name, header, dashed) in &self.names {
             let mut found: Option<String> = None;
             if let (true, Some(header)) = (self.in_header, header) {
-                let mut values = ctx.parts.headers.get_all(header).iter();
+                let headers = &ctx.parts.headers;
+                let looked_up = match dashed {
+                    Some(dashed) if !headers.contains_key(header) => dashed,
+                    _ => header,
+                };
+                let mut values = headers.get_all(looked_up).iter();
                 if let Some(first) = values.next() {
                     if values.next().is_some() {
                         return Err(unauthorized(DUPLICATE_API_KEY, &self.challenge));
@@ -126,13 +137,18 @@ impl KeyAuth {
             }
             if let Some(key) = found {
                 if self.hide_credentials {
+                    // Kong clears the header by its configured name only (`ngx.req.clear_header` does not map
+                    // underscores), so a key sent as `api-key` for `api_key` still reaches the upstream.
                     if let Some(header) = header {
                         ctx.parts.headers.remove(header);
                     }
                     super::body::remove_query_arg(ctx.parts, name);
                     if self.in_body {
                         let form = body.get_or_insert_with(|| BodyForm::parse(&ctx.parts.headers, ctx.body.as_ref()));
-                        if let Some(rewritten) = form.without(name) {
+                        if let Some(rewritten) = form.without(name).map_err(|e| {
+                            tracing::error!(error = %e, "key-auth cannot rewrite the request body");
+                            Exit::unexpected()
+                        })? {
                             super::body::replace_body(ctx, rewritten);
                         }
                     }

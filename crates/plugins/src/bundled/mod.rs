@@ -12,7 +12,7 @@ pub mod key_auth;
 pub mod request_termination;
 
 use crate::configs::{self, CompiledConfig};
-use crate::context::{Exit, LogRecord, RequestCtx};
+use crate::context::{ClientHelloInfo, Exit, LogRecord, RequestCtx, ServerCertificate};
 use crate::runtime::{DynPlugin, Phases, Plugin};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -80,8 +80,8 @@ impl Handler {
     pub fn needs_body(&self) -> bool {
         dispatch!(self, p => DynPlugin::needs_body(p), false)
     }
-    pub fn certificate(&self, sni: Option<&str>) {
-        dispatch!(self, p => DynPlugin::certificate(p, sni), ())
+    pub fn certificate(&self, hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate> {
+        dispatch!(self, p => DynPlugin::certificate(p, hello), None)
     }
     pub fn rewrite(&self, ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {
         dispatch!(self, p => DynPlugin::rewrite(p, ctx), Ok(()))

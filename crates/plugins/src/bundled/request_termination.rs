@@ -76,8 +76,8 @@ impl RequestTermination {
                 "method": ctx.parts.method.as_str(),
                 "path": ctx.parts.uri.path(),
             },
-            "matched_route": ctx.route_id.map(|id| json!({ "id": id })),
-            "matched_service": ctx.service_id.map(|id| json!({ "id": id })),
+            "matched_route": ctx.route,
+            "matched_service": ctx.service,
         })
     }
 }

@@ -1,7 +1,9 @@
 //! Certificates and SNIs, parsed once, and Kong's SNI-to-certificate selection.
 
 use super::certified_key_from_pem;
+use crate::Snapshot;
 use arc_swap::ArcSwap;
+use gatehouse_plugins::{ClientHelloInfo, ServerCertificate};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::SignatureScheme;
@@ -128,6 +130,11 @@ impl CertStore {
         store
     }
 
+    /// The certificate entity `id` for a client accepting `schemes` (its `cert_alt` when preferred).
+    fn entity(&self, id: &str, schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        self.certificates.get(id).map(|pair| pair.pick(schemes))
+    }
+
     /// The main certificate of the certificate entity `id` (for a service's `client_certificate`).
     pub fn certificate(&self, id: &str) -> Option<Arc<CertifiedKey>> {
         self.certificates.get(id).map(|pair| pair.main.clone())
@@ -193,15 +200,24 @@ fn wildcard_candidates(name: &str) -> (Option<String>, Option<String>) {
 }
 
 /// The resolver given to listeners: it reads the current [`CertStore`] on each handshake (lock-free), so a
-/// new configuration is served from the next handshake on without restarting or rebinding listeners.
+/// new configuration is served from the next handshake on without restarting or rebinding listeners. On the
+/// proxy's listeners it first runs the global plugins' certificate phase of the current snapshot, which may
+/// pick the certificate (Kong's `ssl_certificate_by_lua`).
 pub struct SwappableResolver {
     current: ArcSwap<CertStore>,
+    /// Where the certificate phase's plugins come from; `None` for listeners without plugins (Admin API).
+    snapshots: Option<Arc<ArcSwap<Snapshot>>>,
 }
 
 impl SwappableResolver {
     /// Starts serving `store`.
     pub fn new(store: CertStore) -> SwappableResolver {
-        SwappableResolver { current: ArcSwap::from_pointee(store) }
+        SwappableResolver { current: ArcSwap::from_pointee(store), snapshots: None }
+    }
+
+    /// Starts serving `store`, letting the global plugins of the snapshot current at each handshake choose.
+    pub fn with_plugins(store: CertStore, snapshots: Arc<ArcSwap<Snapshot>>) -> SwappableResolver {
+        SwappableResolver { current: ArcSwap::from_pointee(store), snapshots: Some(snapshots) }
     }
 
     /// Replaces the store for every handshake that starts from now on; handshakes in progress keep theirs.
@@ -213,7 +229,43 @@ impl SwappableResolver {
     pub fn current(&self) -> Arc<CertStore> {
         self.current.load_full()
     }
+
+    /// The certificate phase: what the plugins pick for this ClientHello, if anything usable.
+    fn plugin_choice(&self, store: &CertStore, hello: &ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let snapshot = self.snapshots.as_ref()?.load();
+        if !snapshot.plugins.has_certificate() {
+            return None;
+        }
+        // The offered protocols on the stack: no allocation per handshake.
+        let mut alpn: [&[u8]; MAX_ALPN] = [&[]; MAX_ALPN];
+        let mut offered = 0;
+        for (slot, protocol) in alpn.iter_mut().zip(hello.alpn().into_iter().flatten()) {
+            *slot = protocol;
+            offered += 1;
+        }
+        let info = ClientHelloInfo { sni: hello.server_name(), alpn: &alpn[..offered] };
+        match snapshot.plugins.certificate(&info)? {
+            ServerCertificate::Entity(id) => {
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                let found = store.entity(id.hyphenated().encode_lower(&mut text), hello.signature_schemes());
+                if found.is_none() {
+                    tracing::warn!(certificate = %id, "a plugin picked a certificate that is not loaded; selecting by SNI");
+                }
+                found
+            }
+            ServerCertificate::Key(key) => match key.downcast::<CertifiedKey>() {
+                Ok(key) => Some(key),
+                Err(_) => {
+                    tracing::warn!("a plugin picked a certificate that is not a rustls CertifiedKey; selecting by SNI");
+                    None
+                }
+            },
+        }
+    }
 }
+
+/// ALPN protocols passed to the certificate phase (clients offer two or three).
+const MAX_ALPN: usize = 8;
 
 impl fmt::Debug for SwappableResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -223,7 +275,11 @@ impl fmt::Debug for SwappableResolver {
 
 impl ResolvesServerCert for SwappableResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.load().resolve(client_hello)
+        let store = self.current.load();
+        if let Some(picked) = self.plugin_choice(&store, &client_hello) {
+            return Some(picked);
+        }
+        store.resolve(client_hello)
     }
 }
 
