@@ -4,7 +4,10 @@
 use crate::dispatch;
 use crate::error_page::ErrorRequest;
 use crate::errors::ProxyError;
-use crate::headers::{is_trusted, set_forwarded, strip_hop_by_hop, Forwarded};
+use crate::headers::{
+    is_trusted, set_forwarded, strip_hop_by_hop, Forwarded, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID,
+    X_KONG_UPSTREAM_LATENCY,
+};
 use crate::phases;
 use crate::request_body::RequestBody;
 use crate::upstream::{BoxError, IdleTimeout};
@@ -204,7 +207,7 @@ pub async fn handle(
     );
     if options.request_id_upstream {
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-kong-request-id", v);
+            headers.insert(X_KONG_REQUEST_ID, v);
         }
     }
     let client_version = parts.version;
@@ -275,8 +278,8 @@ pub async fn handle(
     }
     let headers = response.headers_mut();
     if options.latency_tokens {
-        headers.insert("x-kong-upstream-latency", HeaderValue::from(upstream_latency.as_millis() as u64));
-        headers.insert("x-kong-proxy-latency", HeaderValue::from(proxy_latency.as_millis() as u64));
+        headers.insert(X_KONG_UPSTREAM_LATENCY, HeaderValue::from(upstream_latency.as_millis() as u64));
+        headers.insert(X_KONG_PROXY_LATENCY, HeaderValue::from(proxy_latency.as_millis() as u64));
     }
     if let Some(via) = &proxy.via {
         headers.append(hyper::header::VIA, via.clone());
@@ -450,7 +453,7 @@ fn https_redirect(
 
 fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-kong-request-id", v);
+        response.headers_mut().insert(X_KONG_REQUEST_ID, v);
     }
     response
 }

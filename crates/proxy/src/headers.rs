@@ -1,18 +1,30 @@
 //! Header rules: hop-by-hop stripping (RFC 9110 §7.6.1) and the `X-Forwarded-*` family as Kong sets it,
 //! trusting a client's own values only when it is in `trusted_ips`.
 
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
+// Header names built once: a `&str` name is parsed and validated on every map operation.
+pub const X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+pub const X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
+pub const X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. `keep_upgrade` keeps
@@ -31,15 +43,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
     }
     // `TE: trailers` is the one TE value allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
-    let te_trailers = headers.get("te").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in HOP_BY_HOP {
-        if keep_upgrade && (name == "upgrade" || name == "connection") {
+    let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for name in &HOP_BY_HOP {
+        if keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION) {
             continue;
         }
         headers.remove(name);
     }
     if te_trailers {
-        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     if keep_upgrade {
         headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -70,7 +82,7 @@ fn in_network(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
 pub struct Forwarded<'a> {
     pub client_ip: IpAddr,
     pub trusted: bool,
-    pub scheme: &'a str,
+    pub scheme: &'static str,
     pub host: &'a str,
     pub port: u16,
     pub path: &'a str,
@@ -78,43 +90,42 @@ pub struct Forwarded<'a> {
     pub prefix: Option<&'a str>,
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(name, v);
-    }
-}
-
-/// Sets `X-Real-IP` and `X-Forwarded-{For,Proto,Host,Port,Path,Prefix}` on the upstream request.
+/// Sets `X-Real-IP` and `X-Forwarded-{For,Proto,Host,Port,Path,Prefix}` on the upstream request. A trusted
+/// client's own values are kept as they are (no copy); otherwise each value is built once.
 pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
-    let client = f.client_ip.to_string();
-    let incoming = |headers: &HeaderMap, name: &str| {
-        if f.trusted {
-            headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
-        } else {
-            None
-        }
+    let Ok(client) = HeaderValue::try_from(f.client_ip.to_string()) else { return };
+    let kept = |headers: &HeaderMap, name: &HeaderName| f.trusted && headers.contains_key(name);
+    let xff = match headers.get(X_FORWARDED_FOR).filter(|_| f.trusted).and_then(|v| v.to_str().ok()) {
+        Some(existing) => HeaderValue::try_from(format!("{existing}, {}", f.client_ip)).ok(),
+        None => Some(client.clone()),
     };
-    let xff = match incoming(headers, "x-forwarded-for") {
-        Some(existing) => format!("{existing}, {client}"),
-        None => client.clone(),
-    };
-    let proto = incoming(headers, "x-forwarded-proto").unwrap_or_else(|| f.scheme.to_string());
-    let host = incoming(headers, "x-forwarded-host").unwrap_or_else(|| f.host.to_string());
-    let port = incoming(headers, "x-forwarded-port").unwrap_or_else(|| f.port.to_string());
-    let path = incoming(headers, "x-forwarded-path").unwrap_or_else(|| f.path.to_string());
-    let prefix = incoming(headers, "x-forwarded-prefix").or_else(|| f.prefix.filter(|p| *p != "/").map(String::from));
-    let real_ip = incoming(headers, "x-real-ip").unwrap_or(client);
-    set(headers, "x-real-ip", &real_ip);
-    set(headers, "x-forwarded-for", &xff);
-    set(headers, "x-forwarded-proto", &proto);
-    set(headers, "x-forwarded-host", &host);
-    set(headers, "x-forwarded-port", &port);
-    set(headers, "x-forwarded-path", &path);
-    match prefix {
-        Some(p) => set(headers, "x-forwarded-prefix", &p),
-        None => {
-            headers.remove("x-forwarded-prefix");
+    if let Some(xff) = xff {
+        headers.insert(X_FORWARDED_FOR, xff);
+    }
+    if !kept(headers, &X_REAL_IP) {
+        headers.insert(X_REAL_IP, client);
+    }
+    if !kept(headers, &X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
+    }
+    if !kept(headers, &X_FORWARDED_HOST) {
+        if let Ok(host) = HeaderValue::from_str(f.host) {
+            headers.insert(X_FORWARDED_HOST, host);
         }
+    }
+    if !kept(headers, &X_FORWARDED_PORT) {
+        headers.insert(X_FORWARDED_PORT, HeaderValue::from(f.port));
+    }
+    if !kept(headers, &X_FORWARDED_PATH) {
+        if let Ok(path) = HeaderValue::from_str(f.path) {
+            headers.insert(X_FORWARDED_PATH, path);
+        }
+    }
+    if !kept(headers, &X_FORWARDED_PREFIX) {
+        match f.prefix.filter(|p| *p != "/").and_then(|p| HeaderValue::from_str(p).ok()) {
+            Some(prefix) => headers.insert(X_FORWARDED_PREFIX, prefix),
+            None => headers.remove(X_FORWARDED_PREFIX),
+        };
     }
 }
 

@@ -24,17 +24,20 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Idle(pub Duration);
 
 /// A body that fails with [`Idle`] when its source produces nothing for `timeout`.
+///
+/// The timer is only set when the source has nothing ready (the clock starts then, within microseconds
+/// of the last frame), so a body that arrives whole, the common case, never touches the timer wheel.
 pub struct IdleTimeout<B> {
     inner: B,
     timeout: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
-    /// The clock starts at the first poll, not when the body is wrapped (connecting comes in between).
+    /// Created at the first wait and reused; `armed` tells whether it runs for the current wait.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     armed: bool,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { inner, timeout, sleep: Box::pin(tokio::time::sleep(timeout)), armed: false }
+        IdleTimeout { inner, timeout, sleep: None, armed: false }
     }
 }
 
@@ -48,21 +51,31 @@ where
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if !this.armed {
-            this.armed = true;
-            let deadline = tokio::time::Instant::now() + this.timeout;
-            this.sleep.as_mut().reset(deadline);
-        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + this.timeout;
-                this.sleep.as_mut().reset(deadline);
+                this.armed = false;
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Idle(this.timeout))))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                let sleep = match (&mut this.sleep, this.armed) {
+                    (Some(sleep), true) => sleep,
+                    (slot, _) => {
+                        let deadline = tokio::time::Instant::now() + this.timeout;
+                        this.armed = true;
+                        match slot {
+                            Some(sleep) => {
+                                sleep.as_mut().reset(deadline);
+                                sleep
+                            }
+                            None => slot.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                        }
+                    }
+                };
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Idle(this.timeout))))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
