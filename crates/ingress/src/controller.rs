@@ -49,6 +49,9 @@ struct Translated {
     fallback: Option<(Vec<ObjectRef>, serde_json::Value)>,
     /// Hash of the configuration to keep in sync (the fallback's while there is one).
     hash: String,
+    /// Whether Ingress status and conditions were written for this generation. A change that translates to
+    /// the same configuration (e.g. the publish Service's address) is reported without a push.
+    reported: bool,
 }
 
 impl Controller {
@@ -124,9 +127,19 @@ impl Controller {
         }
     }
 
-    async fn translate(&self, generation: u64) -> Translated {
-        let objects = self.cache.objects();
-        self.cache.set_referenced_secrets(crate::references::referenced_secrets(&objects)).await;
+    async fn translate(&self, mut generation: u64) -> Translated {
+        // Secrets that just became referenced are read whole first, so the translation sees them (rather
+        // than failing on a missing Secret once and reporting it).
+        let objects = loop {
+            let objects = self.cache.objects();
+            if !self.cache.set_referenced_secrets(crate::references::referenced_secrets(&objects)).await {
+                break objects;
+            }
+            generation = self.cache.generation();
+        };
+        let (whole, metadata) = self.cache.secret_counts();
+        self.metrics.secrets_whole.store(whole as u64, Ordering::Relaxed);
+        self.metrics.secrets_metadata.store(metadata as u64, Ordering::Relaxed);
         let started = Instant::now();
         let translation = translate::translate(&objects, &self.settings);
         self.metrics.translate_micros.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -137,7 +150,7 @@ impl Controller {
             }
         }
         let hash = crate::sync::config_hash(&translation.config);
-        Translated { generation, objects, translation, fallback: None, hash }
+        Translated { generation, objects, translation, fallback: None, hash, reported: false }
     }
 
     /// Pushes the translation; on rejected objects, pushes the fallback configuration without them.
@@ -153,6 +166,10 @@ impl Controller {
         let report = match outcome {
             SyncOutcome::UpToDate => {
                 self.metrics.syncs_skipped.fetch_add(1, Ordering::Relaxed);
+                if !translated.reported {
+                    let rejected = translated.fallback.as_ref().map(|(r, _)| r.clone()).unwrap_or_default();
+                    translated.reported = self.after_push(translated, &SyncReport::default(), &rejected).await;
+                }
                 return Ok(());
             }
             SyncOutcome::Pushed(report) => report,
@@ -179,7 +196,7 @@ impl Controller {
             let message = format!("failed to apply Kong configuration to {url}: {} objects rejected", rejected.len());
             self.reporter.outcome(false, &message).await;
         }
-        self.after_push(translated, &report, &rejected).await;
+        translated.reported = self.after_push(translated, &report, &rejected).await;
         Ok(())
     }
 
@@ -207,15 +224,22 @@ impl Controller {
         Ok((report, rejected, fallback.config))
     }
 
-    /// Writes Ingress status and `Programmed` conditions once the configuration is live on every node.
-    async fn after_push(&self, translated: &Translated, report: &SyncReport, rejected: &[ObjectRef]) {
-        if let Some(seq) = report.max_seq {
+    /// Writes Ingress status and `Programmed` conditions once the configuration is live on every node;
+    /// returns whether it did.
+    async fn after_push(&self, translated: &Translated, report: &SyncReport, rejected: &[ObjectRef]) -> bool {
+        // A sync that wrote nothing still waits for the gateway's latest change: an earlier push may not
+        // have reached every node yet.
+        let seq = match report.max_seq {
+            Some(seq) => Some(seq),
+            None => self.syncer.client().latest_change_seq().await.unwrap_or(None),
+        };
+        if let Some(seq) = seq {
             match self.syncer.client().wait_propagated(seq, PROPAGATION_TIMEOUT).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(seq, "configuration not yet live on every node; status left for the next sync");
                     self.syncer.invalidate();
-                    return;
+                    return false;
                 }
                 Err(error) => tracing::debug!(%error, "propagation endpoint not available"),
             }
@@ -252,6 +276,7 @@ impl Controller {
             }
         }
         self.programmed_conditions(translated, &failed).await;
+        true
     }
 
     async fn programmed_conditions(&self, translated: &Translated, failed: &HashSet<(String, String, String)>) {

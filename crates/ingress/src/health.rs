@@ -21,6 +21,9 @@ pub struct Metrics {
     pub translate_micros: AtomicU64,
     /// Last push duration in microseconds.
     pub push_micros: AtomicU64,
+    /// Secrets the watch cache holds whole (labelled or referenced), and those it holds only the metadata of.
+    pub secrets_whole: AtomicU64,
+    pub secrets_metadata: AtomicU64,
 }
 
 impl Metrics {
@@ -44,7 +47,11 @@ impl Metrics {
              # TYPE gatehouse_ingress_push_seconds gauge\n\
              gatehouse_ingress_push_seconds {}\n\
              # TYPE gatehouse_ingress_caches_synced gauge\n\
-             gatehouse_ingress_caches_synced {}\n",
+             gatehouse_ingress_caches_synced {}\n\
+             # HELP gatehouse_ingress_cached_secrets Secrets in the watch cache, whole or only their metadata.\n\
+             # TYPE gatehouse_ingress_cached_secrets gauge\n\
+             gatehouse_ingress_cached_secrets{{kept=\"whole\"}} {}\n\
+             gatehouse_ingress_cached_secrets{{kept=\"metadata\"}} {}\n",
             flag(&self.leader),
             get(&self.leader_transitions),
             get(&self.syncs_ok),
@@ -54,6 +61,8 @@ impl Metrics {
             get(&self.translate_micros) as f64 / 1e6,
             get(&self.push_micros) as f64 / 1e6,
             flag(&self.caches_synced),
+            get(&self.secrets_whole),
+            get(&self.secrets_metadata),
         )
     }
 }

@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let identity = default_identity(flags.election_identity.as_deref());
     let namespace = flags.election_namespace.clone().unwrap_or_else(|| "default".into());
 
-    let cache = Cache::start(client.clone(), &flags.watch_namespace);
+    let cache = Cache::start(client.clone(), &watched_namespaces(&flags));
     let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind(&flags.health_address)
         .await
@@ -52,11 +52,15 @@ async fn main() -> anyhow::Result<()> {
         },
     ));
     let controller_object = match &flags.event_object {
-        Some(text) => Subject::parse(text),
+        Some(text) => Some(
+            Subject::parse(text)
+                .with_context(|| format!("--event-object '{text}' is not Kind/namespace/name or Kind/name"))?,
+        ),
+        // The pod lives in POD_NAMESPACE even when the election lock is elsewhere (--election-namespace).
         None => std::env::var("POD_NAME").ok().map(|pod| Subject {
             api_version: "v1".into(),
             kind: "Pod".into(),
-            namespace: Some(namespace.clone()),
+            namespace: Some(std::env::var("POD_NAMESPACE").unwrap_or_else(|_| namespace.clone())),
             name: pod,
             uid: None,
         }),
@@ -104,6 +108,16 @@ async fn main() -> anyhow::Result<()> {
     let _ = election.await;
     leader_metrics.abort();
     Ok(())
+}
+
+/// `--watch-namespace`, plus the publish Service's namespace as KIC adds it (all namespaces when empty).
+fn watched_namespaces(flags: &Flags) -> Vec<String> {
+    let mut namespaces = flags.watch_namespace.clone();
+    let publish = flags.publish_service.as_deref().and_then(|s| s.split_once('/')).map(|(ns, _)| ns.to_string());
+    if let Some(namespace) = publish.filter(|ns| !namespaces.is_empty() && !namespaces.contains(ns)) {
+        namespaces.push(namespace);
+    }
+    namespaces
 }
 
 async fn kube_client(flags: &Flags) -> anyhow::Result<kube::Client> {

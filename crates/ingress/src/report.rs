@@ -161,26 +161,42 @@ impl StatusReporter {
         }
     }
 
-    /// The addresses to publish: `--publish-status-address`, else the `--publish-service` Service's load
-    /// balancer addresses, else its cluster IPs.
+    /// The addresses to publish: `--publish-status-address`, else those of the `--publish-service` Service
+    /// as KIC takes them: a LoadBalancer Service's load balancer IPs and hostnames (none until they are
+    /// provisioned), the cluster IPs of any other type.
     pub async fn publish_addresses(&self, fixed: &[String], service: Option<&str>) -> Vec<String> {
         if !fixed.is_empty() {
             return fixed.to_vec();
         }
         let Some((namespace, name)) = service.and_then(|s| s.split_once('/')) else { return Vec::new() };
         let api: Api<Service> = Api::namespaced(self.client.clone(), namespace);
-        let Ok(service) = api.get(name).await else { return Vec::new() };
-        let balancer: Vec<String> = service
-            .status
-            .and_then(|s| s.load_balancer)
-            .and_then(|lb| lb.ingress)
+        match api.get(name).await {
+            Ok(service) => service_addresses(&service),
+            Err(error) => {
+                tracing::warn!(%error, namespace, name, "could not read the publish Service");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The addresses a Service publishes (KIC's `generateAddressFinderGetter`).
+pub fn service_addresses(service: &Service) -> Vec<String> {
+    let spec = service.spec.clone().unwrap_or_default();
+    if spec.type_.as_deref() == Some("LoadBalancer") {
+        let entries = service.status.as_ref().and_then(|s| s.load_balancer.as_ref()).and_then(|lb| lb.ingress.clone());
+        return entries
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|i| i.ip.or(i.hostname))
+            .flat_map(|i| [i.ip, i.hostname])
+            .flatten()
+            .filter(|a| !a.is_empty())
             .collect();
-        if !balancer.is_empty() {
-            return balancer;
-        }
-        service.spec.and_then(|s| s.cluster_ips.or(s.cluster_ip.map(|ip| vec![ip]))).unwrap_or_default()
     }
+    spec.cluster_ips
+        .or(spec.cluster_ip.map(|ip| vec![ip]))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| !a.is_empty())
+        .collect()
 }

@@ -183,7 +183,9 @@ impl Cache {
     }
 
     /// Declares which Secrets watched objects reference; newly referenced ones held as stubs are read whole.
-    pub async fn set_referenced_secrets(self: &Arc<Self>, referenced: HashSet<Key>) {
+    /// Returns whether any was read (the objects then changed).
+    pub async fn set_referenced_secrets(self: &Arc<Self>, referenced: HashSet<Key>) -> bool {
+        let mut read = false;
         for (namespace, name) in self.replace_referenced(referenced) {
             if !self.is_stub(&namespace, &name) {
                 continue;
@@ -195,10 +197,12 @@ impl Cache {
                     let value = with_type_meta(serde_json::to_value(secret).unwrap_or(Value::Null), &secret_kind());
                     self.store_secret((namespace, name), value);
                     self.bump();
+                    read = true;
                 }
                 Err(error) => tracing::warn!(%error, namespace, name, "referenced Secret could not be read"),
             }
         }
+        read
     }
 
     /// Records the referenced Secrets; returns those that were not referenced before.
@@ -226,6 +230,18 @@ impl Cache {
                 }
             }
         }
+    }
+
+    /// How many Secrets the cache holds whole, and how many only as metadata.
+    pub fn secret_counts(&self) -> (usize, usize) {
+        let (mut whole, mut metadata) = (0, 0);
+        for shard in self.secret_shards() {
+            let Ok(map) = shard.objects.read() else { continue };
+            let stubs = map.values().filter(|v| v.get("gatehouse/stub").is_some()).count();
+            metadata += stubs;
+            whole += map.len() - stubs;
+        }
+        (whole, metadata)
     }
 
     fn secret_shards(&self) -> impl Iterator<Item = &Arc<Shard>> {

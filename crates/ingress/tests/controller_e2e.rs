@@ -4,64 +4,19 @@
 #[allow(dead_code)]
 mod e2e;
 
-use e2e::{eventually, gateway, proxy_status, Controller, Kube};
-use gatehouse_testkit::{EchoServer, PgCluster};
+use e2e::{echo_ingress, entity_ids, eventually, gateway, kube_with_echo, proxy_status, Controller};
+use gatehouse_testkit::PgCluster;
 use kube::api::{Api, ListParams};
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(20);
 
-fn base_manifests(echo_port: u16) -> String {
-    format!(
-        r#"
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {{name: kong}}
-spec: {{controller: ingress-controllers.konghq.com/kong}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: default}}
-spec:
-  ports: [{{name: http, port: 80, targetPort: 8080, protocol: TCP}}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: echo-1
-  namespace: default
-  labels: {{kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
-endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
-"#
-    )
-}
-
 fn ingress(name: &str, host: &str, path: &str, plugins: Option<&str>) -> String {
     let annotations = match plugins {
-        Some(p) => format!("{{konghq.com/strip-path: \"true\", konghq.com/plugins: {p}}}"),
-        None => "{konghq.com/strip-path: \"true\"}".to_string(),
+        Some(p) => format!("  annotations: {{konghq.com/strip-path: \"true\", konghq.com/plugins: {p}}}"),
+        None => "  annotations: {konghq.com/strip-path: \"true\"}".to_string(),
     };
-    format!(
-        r#"
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: {name}
-  namespace: default
-  annotations: {annotations}
-spec:
-  ingressClassName: kong
-  rules:
-  - host: {host}
-    http:
-      paths:
-      - path: {path}
-        pathType: Prefix
-        backend: {{service: {{name: echo, port: {{number: 80}}}}}}
-"#
-    )
+    echo_ingress("default", name, host, path, &annotations, "")
 }
 
 const AUTH: &str = r#"
@@ -102,9 +57,7 @@ async fn kubernetes_objects_become_routes_on_every_node() {
     let db = cluster.create_database("ingress_e2e").expect("db");
     let mut a = gateway(cluster.node_env(&db), None).await;
     let b = gateway(cluster.node_env(&db), None).await;
-    let echo = EchoServer::start().await.expect("echo");
-    let kube = Kube::start().await;
-    kube.apply(&base_manifests(echo.addr.port()));
+    let (_echo, kube) = kube_with_echo().await;
     kube.apply(&ingress("echo", "echo.test", "/echo", None));
     let admin = vec![a.admin_url()];
     let mut controller = Controller::spawn(&kube, &admin, "controller-0", &["--publish-status-address=10.0.0.9"]);
@@ -181,14 +134,14 @@ async fn kubernetes_objects_become_routes_on_every_node() {
     .await;
 
     // Restarting the controller deletes nothing in between.
-    let routes_before = route_ids(&a).await;
+    let routes_before = entity_ids(&a, "/routes").await;
     assert!(!routes_before.is_empty());
     controller.signal("-TERM");
     assert!(controller.wait_exit(Duration::from_secs(15)).await, "the controller exits on SIGTERM");
     let mut controller = Controller::spawn(&kube, &admin, "controller-1", &["--publish-status-address=10.0.0.9"]);
     let watch_started = std::time::Instant::now();
     while watch_started.elapsed() < Duration::from_secs(3) {
-        let now = route_ids(&a).await;
+        let now = entity_ids(&a, "/routes").await;
         assert!(routes_before.is_subset(&now), "routes disappeared while the controller restarted: {now:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -226,9 +179,4 @@ async fn kubernetes_objects_become_routes_on_every_node() {
     .await;
     controller.signal("-TERM");
     assert!(controller.wait_exit(Duration::from_secs(15)).await);
-}
-
-async fn route_ids(node: &gatehouse_testkit::Node) -> std::collections::HashSet<String> {
-    let (_, body) = node.admin(reqwest::Method::GET, "/routes?size=1000", serde_json::Value::Null).await;
-    body["data"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
 }

@@ -159,6 +159,19 @@ impl ServerHandle {
         apply_manifest(&self.shared, manifest)
     }
 
+    /// Deletes an object as `DELETE` would (objects with finalizers become Terminating), bypassing
+    /// simulated outages; returns it as stored afterwards.
+    pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
+        let mut inner = self.shared.store.lock();
+        let (ty, version) = inner
+            .registry
+            .find_kind(api_version, kind)
+            .ok_or_else(|| ApiError::bad_request(format!("no kind {kind:?} is served in {api_version:?}")))?;
+        let target = Target { namespace: ty.namespaced.then(|| namespace.to_string()), ty, version };
+        let (object, _) = ops::delete(&mut inner, &target, name, &ops::DeleteOptions::default())?;
+        Ok(ops::present(&object, &target.ty, &target.version))
+    }
+
     /// An object by `apiVersion`, `kind`, namespace (ignored for cluster-scoped kinds) and name.
     pub fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
         let inner = self.shared.store.lock();

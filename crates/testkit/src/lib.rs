@@ -15,6 +15,14 @@ pub use postgres::PgCluster;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// A fresh self-signed certificate for `hosts` and its PKCS#8 key, both PEM.
+pub fn self_signed_pem(hosts: &[&str]) -> anyhow::Result<(String, String)> {
+    let key = rcgen::KeyPair::generate()?;
+    let cert =
+        rcgen::CertificateParams::new(hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>())?.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)

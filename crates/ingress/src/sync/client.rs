@@ -11,6 +11,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// An error and its causes (reqwest's own message leaves out why, e.g. an untrusted certificate).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The header Gatehouse answers writes with: the change-log sequence number of the write.
 pub const SEQ_HEADER: &str = "x-gatehouse-change-seq";
 
@@ -153,10 +167,10 @@ impl AdminClient {
                 }
                 // Only failures to connect move on to the next node: anything else may have been applied.
                 Err(e) if e.is_connect() && attempt + 1 < self.urls.len() => {
-                    last_error = format!("{}: {e}", self.urls[index]);
+                    last_error = format!("{}: {}", self.urls[index], with_causes(&e));
                 }
                 Err(e) => {
-                    last_error = format!("{}: {e}", self.urls[index]);
+                    last_error = format!("{}: {}", self.urls[index], with_causes(&e));
                     break;
                 }
             }

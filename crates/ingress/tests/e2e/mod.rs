@@ -58,6 +58,17 @@ pub struct Controller {
 
 impl Controller {
     pub fn spawn(kube: &Kube, admin_urls: &[String], identity: &str, extra: &[&str]) -> Controller {
+        Controller::spawn_env(kube, admin_urls, identity, extra, &[])
+    }
+
+    /// `spawn` with extra environment (e.g. `POD_NAME`), set after the inherited one is cleared.
+    pub fn spawn_env(
+        kube: &Kube,
+        admin_urls: &[String],
+        identity: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Controller {
         let binary = workspace_binary("gatehouse-ingress", "gatehouse-ingress").expect("controller binary");
         let dir = TempDir::new("controller").expect("temp dir");
         let log = dir.path.join("controller.log");
@@ -71,12 +82,13 @@ impl Controller {
             .arg(format!("--health-probe-bind-address=127.0.0.1:{health_port}"))
             .arg("--election-namespace=default")
             .arg(format!("--election-identity={identity}"))
-            .arg("--log-level=info,kube=warn")
+            .args((!extra.iter().any(|a| a.starts_with("--log-level"))).then_some("--log-level=info,kube=warn"))
             .args(extra)
             .env_remove("KUBECONFIG")
             .env_remove("POD_NAME")
             .env_remove("POD_NAMESPACE")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log"))
             .stderr(file)
@@ -122,6 +134,13 @@ impl Controller {
         }
     }
 
+    /// The value of an unlabelled metric, or of a labelled one given as `name{label="value"}`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        let prefix = format!("{name} ");
+        text.lines().find_map(|line| line.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok())
+    }
+
     pub async fn is_leader(&self) -> bool {
         self.metrics().await.contains(&format!("gatehouse_ingress_leader{{identity=\"{}\"}} 1", self.identity))
     }
@@ -138,9 +157,115 @@ impl Drop for Controller {
 
 /// A gateway node (SQLite unless `env` points it at PostgreSQL), on `admin_port` when given.
 pub async fn gateway(env: Vec<(String, String)>, admin_port: Option<u16>) -> Node {
+    start_gateway(NodeOptions { env, admin_port, ..Default::default() }).await
+}
+
+/// A gateway node with `options` (migrations are run first).
+pub async fn start_gateway(mut options: NodeOptions) -> Node {
     let binary = workspace_binary("gatehouse-node", "gatehouse").expect("gatehouse binary");
-    let options = NodeOptions { env, args: vec!["--run-migrations".into()], admin_port, ..Default::default() };
+    options.args.push("--run-migrations".into());
     Node::start(&binary, options).await.expect("gateway node")
+}
+
+/// The IngressClass `kong`, served by the controller.
+pub const KONG_CLASS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: kong}
+spec: {controller: ingress-controllers.konghq.com/kong}
+"#;
+
+/// A Namespace.
+pub fn namespace(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n")
+}
+
+/// A Service `echo` in `namespace` whose one endpoint is `echo_port` on loopback.
+pub fn echo_backend(namespace: &str, echo_port: u16) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: echo, namespace: {namespace}}}
+spec: {{ports: [{{name: http, port: 80, targetPort: 8080, protocol: TCP}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: echo-1, namespace: {namespace}, labels: {{kubernetes.io/service-name: echo}}}}
+addressType: IPv4
+ports: [{{name: http, port: {echo_port}, protocol: TCP}}]
+endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
+"#
+    )
+}
+
+/// An Ingress of class `kong` sending `host` and the `path` prefix to the `echo` Service, with extra
+/// `metadata` lines (e.g. annotations) and `spec` lines (e.g. `tls`) indented by two spaces.
+pub fn echo_ingress(namespace: &str, name: &str, host: &str, path: &str, metadata: &str, spec: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: {namespace}
+{metadata}
+spec:
+  ingressClassName: kong
+{spec}
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - {{path: {path}, pathType: Prefix, backend: {{service: {{name: echo, port: {{number: 80}}}}}}}}
+"#
+    )
+}
+
+/// An echo upstream and a Kubernetes API with the `kong` IngressClass and the `echo` Service of `default`
+/// pointing at it.
+pub async fn kube_with_echo() -> (gatehouse_testkit::EchoServer, Kube) {
+    let echo = gatehouse_testkit::EchoServer::start().await.expect("echo");
+    let kube = Kube::start().await;
+    kube.apply(KONG_CLASS);
+    kube.apply(&echo_backend("default", echo.addr.port()));
+    (echo, kube)
+}
+
+/// `status.loadBalancer.ingress` of an Ingress, as `ip` or `hostname` strings.
+pub fn ingress_addresses(kube: &Kube, namespace: &str, name: &str) -> Vec<String> {
+    let ingress = kube.server.get("networking.k8s.io/v1", "Ingress", namespace, name).unwrap_or_default();
+    let entries = ingress["status"]["loadBalancer"]["ingress"].as_array().cloned().unwrap_or_default();
+    entries.iter().filter_map(|e| e["ip"].as_str().or(e["hostname"].as_str()).map(str::to_string)).collect()
+}
+
+/// Every `events.k8s.io/v1` Event, in all namespaces.
+pub async fn events(kube: &Kube) -> Vec<k8s_openapi::api::events::v1::Event> {
+    let api: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(kube.client().await);
+    api.list(&Default::default()).await.map(|l| l.items).unwrap_or_default()
+}
+
+/// Whether an Event with `reason` regards the object `kind`/`namespace`/`name`.
+pub fn has_event(
+    events: &[k8s_openapi::api::events::v1::Event],
+    reason: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    events.iter().any(|e| {
+        let Some(regarding) = e.regarding.as_ref() else { return false };
+        e.reason.as_deref() == Some(reason)
+            && regarding.kind.as_deref() == Some(kind)
+            && regarding.namespace.as_deref() == Some(namespace)
+            && regarding.name.as_deref() == Some(name)
+    })
+}
+
+/// Ids of the entities the gateway lists at `path` (e.g. `/routes`).
+pub async fn entity_ids(node: &Node, path: &str) -> std::collections::HashSet<String> {
+    let (_, body) = node.admin(reqwest::Method::GET, &format!("{path}?size=1000"), serde_json::Value::Null).await;
+    body["data"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()
 }
 
 /// The status of a proxy request to `node` with `host` and `path` (and an optional API key).
