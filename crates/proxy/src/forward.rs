@@ -168,8 +168,8 @@ pub async fn handle(
                 protocol: phases::protocol(scheme, &parts.headers),
                 route_id: Some(*route_id),
                 service_id: Some(service.id),
-                route: Some(route),
-                service: Some(&service.entity),
+                route: Some(route.get()),
+                service: Some(service.entity.get()),
                 request_id: &request_id,
                 errors: &errors,
             };
@@ -313,8 +313,11 @@ struct Plan {
     upstream_tls: Option<dispatch::UpstreamTls>,
     /// The snapshot's plugins and the matched route's entity, when the snapshot has plugins.
     #[allow(clippy::type_complexity)]
-    plugins:
-        Option<(std::sync::Arc<gatehouse_plugins::PluginSet>, uuid::Uuid, std::sync::Arc<gatehouse_plugins::Entity>)>,
+    plugins: Option<(
+        std::sync::Arc<gatehouse_plugins::PluginSet>,
+        uuid::Uuid,
+        std::sync::Arc<gatehouse_router::StoredEntity>,
+    )>,
 }
 
 /// Routes the request against the current snapshot: the route, its service and the upstream path, or the

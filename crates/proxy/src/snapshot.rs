@@ -39,7 +39,7 @@ pub struct ServiceSpec {
     /// connections are pooled by address): not an IP, and not gRPC (whose h2 `:authority` is the URI's).
     pub resolve_per_request: bool,
     /// The service entity as stored, shared so plugins can read it (Kong's `kong.router.get_service()`).
-    pub entity: Arc<Map<String, Value>>,
+    pub entity: Arc<gatehouse_router::StoredEntity>,
 }
 
 fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
@@ -92,7 +92,7 @@ impl ServiceSpec {
                 .and_then(|s| Uuid::parse_str(s).ok()),
             resolve_per_request,
             host_header,
-            entity: Arc::new(entity.clone()),
+            entity: Arc::new(gatehouse_router::StoredEntity::new(entity)),
         })
     }
 }

@@ -90,6 +90,6 @@ pub(crate) fn from_entity(route: &Map<String, Value>) -> Result<RouteSpec, Strin
         path_handling,
         updated_at: integer(route, "updated_at", 0)?,
         https_redirect_status_code: u16::try_from(code).map_err(|_| "https_redirect_status_code: out of range")?,
-        entity: std::sync::Arc::new(route.clone()),
+        entity: std::sync::Arc::new(crate::StoredEntity::new(route)),
     })
 }

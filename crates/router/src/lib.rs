@@ -73,7 +73,7 @@ pub struct RouteSpec {
     pub https_redirect_status_code: u16,
     /// The route entity as stored, shared so plugins can read it (Kong's `kong.router.get_route()`)
     /// without a copy per request.
-    pub entity: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    pub entity: std::sync::Arc<StoredEntity>,
 }
 
 impl RouteSpec {
@@ -97,7 +97,10 @@ impl RouteSpec {
             path_handling: PathHandling::V0,
             updated_at: 0,
             https_redirect_status_code: 426,
-            entity: std::sync::Arc::new(serde_json::Map::from_iter([("id".to_string(), id.to_string().into())])),
+            entity: std::sync::Arc::new(StoredEntity::new(&serde_json::Map::from_iter([(
+                "id".to_string(),
+                id.to_string().into(),
+            )]))),
         }
     }
 
@@ -276,5 +279,34 @@ mod tests {
     fn router_is_send_sync() {
         fn check<T: Send + Sync>() {}
         check::<Router>();
+    }
+}
+
+/// An entity as stored (for plugins: Kong's `kong.router.get_route()`), kept as compact JSON text and
+/// parsed on first use. A parsed map costs about 3 KB per route, which 10,000 routes would feel, and most
+/// routes are never asked for theirs.
+#[derive(Debug)]
+pub struct StoredEntity {
+    text: Box<str>,
+    parsed: std::sync::OnceLock<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Equal when the stored text is (what the route was built from).
+impl PartialEq for StoredEntity {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl StoredEntity {
+    /// Keeps `entity` as compact JSON text.
+    pub fn new(entity: &serde_json::Map<String, serde_json::Value>) -> StoredEntity {
+        let text = serde_json::to_string(entity).unwrap_or_else(|_| "{}".to_string());
+        StoredEntity { text: text.into_boxed_str(), parsed: std::sync::OnceLock::new() }
+    }
+
+    /// The entity, parsed the first time it is asked for (once per snapshot, not per request).
+    pub fn get(&self) -> &serde_json::Map<String, serde_json::Value> {
+        self.parsed.get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
     }
 }
