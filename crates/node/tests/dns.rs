@@ -4,7 +4,7 @@
 //! Kong's 503.
 
 use gatehouse_testkit::{wait_for, DnsServer, EchoServer, Node, NodeOptions};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
@@ -13,17 +13,10 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
-/// The upstream server that answered a proxied GET.
-async fn served_by(node: &Node, path: &str) -> (u16, Value) {
-    let reply = reqwest::get(format!("{}{path}", node.proxy_url())).await.expect("proxy");
-    let status = reply.status().as_u16();
-    (status, reply.json().await.unwrap_or(Value::Null))
-}
-
 async fn wait_until_served_by(node: &Node, path: &str, server: &EchoServer) {
     let expected = server.addr.to_string();
     wait_for(&format!("{path} to reach {expected}"), Duration::from_secs(15), || async {
-        let (status, echoed) = served_by(node, path).await;
+        let (status, echoed) = node.proxy_get(path).await;
         (status == 200 && echoed["server"] == expected.as_str()).then_some(())
     })
     .await
@@ -63,16 +56,16 @@ async fn new_dns_answers_reach_services_and_targets_after_their_ttl() {
     wait_until_served_by(&node, "/app", &second).await;
     wait_until_served_by(&node, "/pooled", &second).await;
 
-    let (status, echoed) = served_by(&node, "/pinned").await;
+    let (status, echoed) = node.proxy_get("/pinned").await;
     assert_eq!((status, echoed["server"].as_str()), (200, Some(second.addr.to_string().as_str())), "hosts file");
-    let (status, body) = served_by(&node, "/nowhere").await;
+    let (status, body) = node.proxy_get("/nowhere").await;
     assert_eq!(status, 503);
     assert_eq!(body["message"], "name resolution failed");
 
     // Answers are cached for their TTL, not asked for per request.
     let before = dns.queries();
     for _ in 0..20 {
-        assert_eq!(served_by(&node, "/app").await.0, 200);
+        assert_eq!(node.proxy_get("/app").await.0, 200);
     }
     assert!(dns.queries() - before < 10, "{} queries for 20 requests", dns.queries() - before);
     let _ = std::fs::remove_file(hosts);

@@ -11,12 +11,6 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
-async fn get(node: &Node, path: &str) -> (u16, Value) {
-    let reply = reqwest::get(format!("{}{path}", node.proxy_url())).await.expect("proxy");
-    let status = reply.status().as_u16();
-    (status, reply.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn balancer_targets_get_the_upstream_host_as_server_name() {
     let secure = EchoServer::start_tls().await.expect("TLS upstream");
@@ -32,7 +26,7 @@ async fn balancer_targets_get_the_upstream_host_as_server_name() {
     .await;
     node.create("/services/pool/routes", json!({"paths": ["/pool"]})).await;
 
-    let (status, echoed) = get(&node, "/pool").await;
+    let (status, echoed) = node.proxy_get("/pool").await;
     assert_eq!(status, 200, "the certificate is verified against the host_header, not the target IP: {echoed}");
     assert_eq!(echoed["sni"], "localhost");
     assert_eq!(echoed["headers"]["host"], "localhost");
@@ -41,11 +35,11 @@ async fn balancer_targets_get_the_upstream_host_as_server_name() {
     // `localhost`) does not match it.
     let (status, _) = node.admin(Method::PATCH, "/upstreams/secure-pool", json!({"host_header": null})).await;
     assert_eq!(status, 200);
-    let (status, _) = get(&node, "/pool").await;
+    let (status, _) = node.proxy_get("/pool").await;
     assert_eq!(status, 502);
     let (status, _) = node.admin(Method::PATCH, "/services/pool", json!({"tls_verify": false})).await;
     assert_eq!(status, 200);
-    let (status, echoed) = get(&node, "/pool").await;
+    let (status, echoed) = node.proxy_get("/pool").await;
     assert_eq!(status, 200);
     assert_eq!(echoed["sni"], Value::Null, "an IP is never sent as a server name");
 }
@@ -79,11 +73,11 @@ async fn tls_verify_depth_bounds_the_chain() {
         .await;
     node.create("/services/deep/routes", json!({"paths": ["/deep"]})).await;
 
-    let (status, _) = get(&node, "/deep").await;
+    let (status, _) = node.proxy_get("/deep").await;
     assert_eq!(status, 502, "nginx's default depth 1 refuses two intermediates");
     let (status, _) = node.admin(Method::PATCH, "/services/deep", json!({"tls_verify_depth": 2})).await;
     assert_eq!(status, 200);
-    let (status, echoed) = get(&node, "/deep").await;
+    let (status, echoed) = node.proxy_get("/deep").await;
     assert_eq!(status, 200, "{echoed}");
     assert_eq!(echoed["sni"], "localhost");
 }
@@ -136,13 +130,13 @@ async fn the_client_certificate_comes_from_the_service_or_else_its_upstream() {
     node.create("/services", json!({"name": "pooled", "url": "https://mtls-pool/"})).await;
     node.create("/services/pooled/routes", json!({"paths": ["/pooled"]})).await;
 
-    assert_eq!(get(&node, "/direct").await.0, 502, "the upstream refuses a client without a certificate");
-    assert_eq!(get(&node, "/pooled").await.0, 502);
+    assert_eq!(node.proxy_get("/direct").await.0, 502, "the upstream refuses a client without a certificate");
+    assert_eq!(node.proxy_get("/pooled").await.0, 502);
     let with_cert = json!({"client_certificate": {"id": certificate["id"]}});
     let (status, _) = node.admin(Method::PATCH, "/services/direct", with_cert.clone()).await;
     assert_eq!(status, 200);
-    assert_eq!(get(&node, "/direct").await.0, 200, "the service's client_certificate is presented");
+    assert_eq!(node.proxy_get("/direct").await.0, 200, "the service's client_certificate is presented");
     let (status, _) = node.admin(Method::PATCH, "/upstreams/mtls-pool", with_cert).await;
     assert_eq!(status, 200);
-    assert_eq!(get(&node, "/pooled").await.0, 200, "the upstream's client_certificate stands in for the service's");
+    assert_eq!(node.proxy_get("/pooled").await.0, 200, "the upstream's client_certificate stands in for the service's");
 }

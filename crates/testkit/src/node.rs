@@ -113,6 +113,17 @@ impl Node {
         }
     }
 
+    /// GETs `path` through the proxy; returns the status and the JSON reply (null if none, 0 if unreachable).
+    pub async fn proxy_get(&self, path: &str) -> (u16, serde_json::Value) {
+        match reqwest::get(format!("{}{path}", self.proxy_url())).await {
+            Ok(reply) => {
+                let status = reply.status().as_u16();
+                (status, reply.json().await.unwrap_or(serde_json::Value::Null))
+            }
+            Err(e) => (0, serde_json::Value::String(e.to_string())),
+        }
+    }
+
     /// POSTs an entity and returns it; panics (failing the test) unless the answer is 201.
     pub async fn create(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
         let (status, created) = self.admin(reqwest::Method::POST, path, body).await;
@@ -132,7 +143,11 @@ impl Node {
 
     /// Waits until the Admin API accepts connections, failing early if the process exits.
     pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let port = self.admin_port;
+        // Every listener, not just the Admin API: the proxy workers bind on their own threads.
+        let ports: Vec<u16> = [self.admin_port, self.proxy_port, self.tls_proxy_port, self.tls_admin_port]
+            .into_iter()
+            .filter(|port| *port != 0)
+            .collect();
         let deadline = std::time::Instant::now() + timeout;
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -140,7 +155,11 @@ impl Node {
                     anyhow::bail!("node exited with {status} before it was ready; log:\n{}", self.log());
                 }
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            let mut listening = true;
+            for port in &ports {
+                listening &= tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.is_ok();
+            }
+            if listening {
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {
