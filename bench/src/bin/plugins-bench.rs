@@ -1,7 +1,8 @@
 //! Plugin overhead: proxy requests/s with key-auth, then basic-auth, on 100 routes with 100 consumers,
 //! against the same node and routes without plugins, measured side by side in one run. Requests cycle
 //! through the routes and the consumers' credentials (a wrk Lua script), so every credential is looked up.
-//! The baseline is measured before and after each plugin run and averaged, to cancel drift on noisy machines.
+//! The baseline is measured before and after each plugin run and averaged, to cancel drift on noisy machines,
+//! over `BENCH_ROUNDS` rounds (3) whose median is reported.
 //!
 //! Run with `bench/plugins` (needs `nginx` for the upstream and `wrk`; the script installs them with apt).
 
@@ -101,30 +102,42 @@ async fn main() -> anyhow::Result<()> {
     let run = |script: &str| wrk_script(&url, script, seconds, connections);
     // Warm-up: connections, the router and (with plugins) the credential cache.
     run(&plain)?;
+    // Several rounds of baseline / plugin / baseline; each round's drop is against the mean of the baselines
+    // around it, and the median round is reported (one round's baseline alone swings by 20% here).
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let mut rows = Vec::new();
     for (name, plugin, script) in [("key-auth", "key-auth", &keyed), ("basic-auth", "basic-auth", &basic)] {
-        let before = run(&plain)?;
-        let ids = admin.plugin_on_routes(plugin).await?;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        wrk_script(&url, script, 2, connections)?;
-        let with = run(script)?;
-        admin.delete_all(&ids).await?;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let after = run(&plain)?;
-        rows.push((name, before, with, after));
+        let mut before = run(&plain)?;
+        let mut measured = Vec::new();
+        for _ in 0..rounds {
+            let ids = admin.plugin_on_routes(plugin).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            wrk_script(&url, script, 2, connections)?;
+            let with = run(script)?;
+            admin.delete_all(&ids).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let after = run(&plain)?;
+            measured.push((before, with, after));
+            before = after;
+        }
+        measured.sort_by(|a, b| drop_of(a).total_cmp(&drop_of(b)));
+        let drops: Vec<String> = measured.iter().map(|m| format!("{:.1}%", drop_of(m))).collect();
+        let (before, with, after) = measured[measured.len() / 2];
+        rows.push((name, before, with, after, drops.join(", ")));
     }
     println!(
         "Plugin overhead: wrk -t2 -c{connections} -d{seconds}s, {ROUTES} routes and {ROUTES} consumers, requests \
          cycling through routes and credentials; upstream nginx `return 200`"
     );
     println!();
-    println!("| plugin | no plugins req/s (before / after) | with plugin req/s | drop | p99 without / with |");
-    println!("|---|---|---|---|---|");
-    for (name, before, with, after) in rows {
-        let baseline = (before.0 + after.0) / 2.0;
-        let drop = (1.0 - with.0 / baseline) * 100.0;
+    println!(
+        "| plugin | no plugins req/s (before / after) | with plugin req/s | drop (median round) | every round | p99 without / with |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (name, before, with, after, drops) in rows {
+        let drop = drop_of(&(before, with, after));
         println!(
-            "| {name} | {:.0} / {:.0} | {:.0} | {drop:.1}% | {:.2} / {:.2} ms |",
+            "| {name} | {:.0} / {:.0} | {:.0} | {drop:.1}% | {drops} | {:.2} / {:.2} ms |",
             before.0,
             after.0,
             with.0,
@@ -133,4 +146,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// One wrk run: requests/s and p99 (ms).
+type Sample = (f64, f64);
+
+/// A round's drop in requests/s against the mean of the baselines around it, in percent.
+fn drop_of((before, with, after): &(Sample, Sample, Sample)) -> f64 {
+    (1.0 - with.0 / ((before.0 + after.0) / 2.0)) * 100.0
 }
