@@ -104,7 +104,7 @@ const NAMED_VIA: &str = ".gh-via.";
 /// The URI authority that connects to `address` (an IP or a DNS name, with `port`) while presenting `name`
 /// as the TLS server name.
 pub(crate) fn named_authority(name: &str, address: &str, port: u16) -> String {
-    let address = address.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(address);
+    let address = crate::balancer::unbracketed(address);
     // IPv6 colons cannot appear in a host name: they travel as dashes.
     format!("{name}{NAMED_VIA}{}:{port}", address.replace(':', "-"))
 }
@@ -113,7 +113,7 @@ pub(crate) fn named_authority(name: &str, address: &str, port: u16) -> String {
 fn server_name(uri: &hyper::Uri) -> Result<rustls::pki_types::ServerName<'static>, BoxError> {
     let host = uri.host().ok_or("upstream URI without a host")?;
     let name = host.split_once(NAMED_VIA).map_or(host, |(name, _)| name);
-    let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+    let name = crate::balancer::unbracketed(name);
     Ok(rustls::pki_types::ServerName::try_from(name.to_owned())?)
 }
 

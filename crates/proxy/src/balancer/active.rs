@@ -122,7 +122,7 @@ async fn probe(active: &ActiveConfig, tls: &ProbeTls, addr: SocketAddr, host: &s
             let config =
                 if active.https_verify_certificate { tls.verified.clone() } else { Some(tls.unverified.clone()) };
             let name = active.https_sni.as_deref().unwrap_or(host);
-            let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
+            let name = super::resolve::unbracketed(name);
             let (Some(config), Ok(name)) = (config, rustls::pki_types::ServerName::try_from(name.to_owned())) else {
                 return Probe::Failed(Outcome::TcpFailure);
             };

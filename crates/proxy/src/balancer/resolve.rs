@@ -35,7 +35,7 @@ impl DnsResolver {
 
 impl Resolve for DnsResolver {
     fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr> {
-        let (addrs, expiry) = match self.runtime.block_on(self.dns.lookup(host)) {
+        let (mut addrs, expiry): (Vec<SocketAddr>, _) = match self.runtime.block_on(self.dns.lookup(host)) {
             Ok(found) => (found.ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(), found.valid_until),
             Err(e) => {
                 tracing::warn!(host, error = %e, "balancer could not resolve target");
@@ -46,7 +46,6 @@ impl Resolve for DnsResolver {
         if let Ok(mut expiries) = self.expiries.lock() {
             expiries.insert(host.to_owned(), expiry);
         }
-        let mut addrs: Vec<SocketAddr> = addrs;
         addrs.sort();
         addrs
     }
@@ -56,10 +55,14 @@ impl Resolve for DnsResolver {
     }
 }
 
+/// `host` without the brackets of an IPv6 literal.
+pub(crate) fn unbracketed(host: &str) -> &str {
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
 /// An IP literal, with or without IPv6 brackets.
 pub(crate) fn parse_ip(host: &str) -> Option<IpAddr> {
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    bare.parse().ok()
+    unbracketed(host).parse().ok()
 }
 
 /// Splits a stored target `host[:port]` into host and port (Kong's default port is 8000).
