@@ -7,9 +7,10 @@
 //! - A load that overlaps an invalidation is repeated, so a row read before a change committed can never be
 //!   cached after the change was applied.
 //!
-//! Lookups on a hit take no lock and allocate nothing: each kind of entry has its own cache keyed by the
-//! lookup string.
+//! Lookups on a hit take no lock and allocate nothing: each thread first asks its own front
+//! ([`near_cache`](crate::near_cache)), then the shared cache of that kind, keyed by the lookup string.
 
+use crate::near_cache::{self, NearEntry};
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -97,6 +98,9 @@ pub enum Kind {
     AclGroups,
 }
 
+/// How many kinds there are (the per-thread front has a map for each).
+const KINDS: usize = Kind::AclGroups as usize + 1;
+
 impl Kind {
     /// The table and field a single-row lookup reads.
     fn lookup(self) -> (&'static str, &'static str) {
@@ -148,6 +152,9 @@ impl Entry {
 
 type Inner = moka::future::Cache<String, Entry>;
 
+/// Entries per kind a thread's front holds at most.
+const NEAR_CAP: usize = 10_000;
+
 /// Cache keys by the id of the row they were built from.
 type KeyIndex = Arc<Mutex<HashMap<Uuid, Vec<(Kind, String)>>>>;
 
@@ -158,8 +165,11 @@ pub struct EntityCache {
     maps: HashMap<Kind, Inner>,
     /// Which cache keys were built from which row, so a change to a row (its old key included) drops them.
     by_id: KeyIndex,
-    /// Bumped by every invalidation; a load that saw it move is repeated.
+    /// Bumped by every invalidation; a load that saw it move is repeated, and the per-thread fronts
+    /// drop what they hold from an older epoch.
     epoch: AtomicU64,
+    /// Tells this cache's entries apart in the per-thread fronts.
+    id: u64,
 }
 
 /// Turns loaded rows into the typed value a plugin uses (a credential with its verify key compiled, ...).
@@ -198,7 +208,9 @@ impl EntityCache {
                 (kind, cache)
             })
             .collect();
-        Arc::new(EntityCache { source, settings, maps, by_id, epoch: AtomicU64::new(0) })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Arc::new(EntityCache { source, settings, maps, by_id, epoch: AtomicU64::new(0), id })
     }
 
     /// Looks `key` up in the `kind` map, loading and building it on a miss.
@@ -208,10 +220,33 @@ impl EntityCache {
         key: &str,
         build: Build<T>,
     ) -> Result<Option<Arc<T>>, LookupError> {
-        let Some(map) = self.maps.get(&kind) else { return Ok(None) };
+        // Read before the shared cache is asked, so an entry fetched across an invalidation is kept under
+        // the older epoch and never trusted.
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if let Some(near) = near_cache::get(self.id, epoch, KINDS, kind as usize, key) {
+            return Ok(near.value.and_then(|v| v.downcast::<T>().ok()));
+        }
+        let entry = self.get_shared(kind, key, build).await?;
+        let near = NearEntry { value: entry.value.clone(), expires: entry.expires };
+        let cap = usize::try_from(self.settings.max_entries).unwrap_or(usize::MAX).clamp(1, NEAR_CAP);
+        near_cache::put(self.id, epoch, KINDS, kind as usize, key, near, cap);
+        Ok(downcast(&entry))
+    }
+
+    /// The shared (all threads') cache of `kind`: an entry, loaded and built on a miss, or stale while the
+    /// database is unreachable.
+    async fn get_shared<T: Send + Sync + 'static>(
+        &self,
+        kind: Kind,
+        key: &str,
+        build: Build<T>,
+    ) -> Result<Entry, LookupError> {
+        let Some(map) = self.maps.get(&kind) else {
+            return Ok(Entry { value: None, ids: Arc::from([]), expires: None });
+        };
         let now = Instant::now();
         let stale = match map.get(key).await {
-            Some(entry) if entry.fresh(now) => return Ok(downcast(&entry)),
+            Some(entry) if entry.fresh(now) => return Ok(entry),
             Some(entry) => {
                 map.invalidate(key).await;
                 Some(entry)
@@ -220,12 +255,12 @@ impl EntityCache {
         };
         let loaded = map.try_get_with_by_ref(key, self.load(kind, key, build)).await;
         match (loaded, stale) {
-            (Ok(entry), _) => Ok(downcast(&entry)),
+            (Ok(entry), _) => Ok(entry),
             (Err(error), Some(mut entry)) => {
                 tracing::warn!(%error, "database unreachable; serving a stale cache entry");
                 entry.expires = Some(Instant::now() + self.settings.resurrect_ttl);
                 map.insert(key.to_string(), entry.clone()).await;
-                Ok(downcast(&entry))
+                Ok(entry)
             }
             (Err(error), None) => Err((*error).clone()),
         }
@@ -287,6 +322,9 @@ impl EntityCache {
                 map.invalidate(&key).await;
             }
         }
+        // Again once the shared entries are gone: a thread that read the first bump may have fetched an
+        // entry this call was about to drop.
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Drops everything (after a resync, when changes may have been missed).
@@ -298,6 +336,7 @@ impl EntityCache {
         if let Ok(mut index) = self.by_id.lock() {
             index.clear();
         }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Entries currently held, per kind (for tests and status).

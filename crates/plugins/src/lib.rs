@@ -6,6 +6,7 @@ pub mod bundled;
 pub mod cache;
 pub mod configs;
 pub mod context;
+mod near_cache;
 pub mod runtime;
 
 pub use cache::{CacheSettings, EntityCache, EntitySource, LookupError};

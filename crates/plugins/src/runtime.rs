@@ -143,7 +143,7 @@ struct Scope {
 
 /// All configs of one plugin name.
 struct Slot {
-    scopes: HashMap<Scope, Arc<Instance>>,
+    scopes: HashMap<Scope, Arc<Instance>, foldhash::fast::RandomState>,
     consumer_scoped: bool,
 }
 
@@ -182,6 +182,8 @@ pub struct PluginSet {
     rewrite: bool,
     /// Whether some global config has a certificate phase.
     certificate: bool,
+    /// Whether any config reads the request body (most sets have none, and skip resolving for it).
+    body_readers: bool,
 }
 
 /// Why a plugin row was left out of a snapshot.
@@ -247,7 +249,7 @@ impl PluginSet {
             let instance = Arc::new(Instance { id, name: name.clone(), protocols, handler, phases });
             let (_, slot) = by_name
                 .entry(name)
-                .or_insert_with(|| (priority, Slot { scopes: HashMap::new(), consumer_scoped: false }));
+                .or_insert_with(|| (priority, Slot { scopes: HashMap::default(), consumer_scoped: false }));
             slot.consumer_scoped |= scope.consumer.is_some();
             slot.scopes.insert(scope, instance);
         }
@@ -258,7 +260,8 @@ impl PluginSet {
         let global_has =
             |phase: fn(&Phases) -> bool| slots.iter().any(|s| s.scopes.get(&global).is_some_and(|i| phase(&i.phases)));
         let (rewrite, certificate) = (global_has(|p| p.rewrite), global_has(|p| p.certificate));
-        (PluginSet { slots, cache: Some(cache), rewrite, certificate }, skipped)
+        let body_readers = slots.iter().any(|s| s.scopes.values().any(|i| i.handler.needs_body()));
+        (PluginSet { slots, cache: Some(cache), rewrite, certificate, body_readers }, skipped)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -282,7 +285,8 @@ impl PluginSet {
 
     /// Whether a config that applies to this route and service (before authentication) reads the body.
     pub fn needs_body(&self, route: Option<Uuid>, service: Option<Uuid>) -> bool {
-        self.slots.iter().filter_map(|s| s.resolve(route, service, None)).any(|i| i.handler.needs_body())
+        self.body_readers
+            && self.slots.iter().filter_map(|s| s.resolve(route, service, None)).any(|i| i.handler.needs_body())
     }
 
     /// The rewrite phase: global configs only.
