@@ -75,6 +75,7 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),
+        keepalive_max_requests: config.upstream_keepalive_max_requests,
         trusted_certificates: crate::trust::load(&config.lua_ssl_trusted_certificate)?,
         trusted_verify_depth: u8::try_from(config.lua_ssl_verify_depth).unwrap_or(u8::MAX),
         dns: dns_settings(config)?,

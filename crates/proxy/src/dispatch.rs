@@ -3,12 +3,13 @@
 
 use crate::balancer::{Balancer, HashInput, Outcome, Pick};
 use crate::errors::ProxyError;
+use crate::h1_pool::{self, KeepAlive, SendError, UpstreamBody};
 use crate::request_body::RequestBody;
-use crate::upstream::{Idle, IdleTimeout};
+use crate::upstream::{Idle, IdleTimeout, RequestBody as UpstreamRequestBody};
 use crate::{Proxy, ServiceSpec};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::net::SocketAddr;
@@ -157,9 +158,16 @@ impl Destination<'_> {
                 None if (p.target_port == 80 && !tls) || (p.target_port == 443 && tls) => p.target_host.to_string(),
                 None => format!("{}:{}", p.target_host, p.target_port),
             },
-            _ => self.service.host_header.clone(),
+            _ => return self.service.host_value.clone(),
         };
         HeaderValue::from_str(&text).ok()
+    }
+
+    /// The address a plain-`http` request connects to, when it is known without a name lookup.
+    fn address(&self, pick: Option<&Pick>) -> Option<SocketAddr> {
+        pick.map(|p| p.addr)
+            .or_else(|| self.resolved.map(|ip| SocketAddr::new(ip, self.service.port)))
+            .or(self.service.address)
     }
 
     fn prepare(&self, request: &mut Request<impl Body>, pick: Option<&Pick>) -> Result<(), ProxyError> {
@@ -190,15 +198,133 @@ impl Destination<'_> {
     }
 }
 
-/// Sends the request. Bodiless requests are retried on connection failures up to the service's `retries`,
-/// on the next target when there is a balancer, since no request bytes can have reached the upstream.
-/// Returns the response and the target that answered (its `Set-Cookie`, in-flight slot).
+/// Sends the request. Plain-`http` requests go through this worker's own keep-alive pool; `https` and gRPC
+/// through hyper's pooled client (TLS, h2). Returns the response and the target that answered (its
+/// `Set-Cookie`, in-flight slot).
 pub(crate) async fn send(
     proxy: &Proxy,
     request: Request<RequestBody>,
     to: &Destination<'_>,
     first: Option<Pick>,
-) -> Result<(Response<Incoming>, Option<Pick>), ProxyError> {
+) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
+    if to.service.protocol == "http" && to.address(first.as_ref()).is_some() {
+        return send_pooled(proxy, request, to, first).await;
+    }
+    send_with_client(proxy, request, to, first).await
+}
+
+/// The request body as sent upstream: whole when the route buffers requests (or a plugin read it), else
+/// streamed under `write_timeout` and `client_max_body_size`.
+async fn upstream_body(
+    proxy: &Proxy,
+    request: Request<RequestBody>,
+    to: &Destination<'_>,
+) -> Result<Request<UpstreamRequestBody>, ProxyError> {
+    let service = to.service;
+    let limit = proxy.options.max_body_bytes;
+    if request.body().is_end_stream() {
+        return Ok(request.map(|_| Empty::new().map_err(|never| match never {}).boxed()));
+    }
+    Ok(if to.buffer_request || matches!(request.body(), RequestBody::Buffered(_)) {
+        let (mut parts, body) = request.into_parts();
+        let bytes = match body {
+            RequestBody::Buffered(bytes) => bytes.unwrap_or_default(),
+            streaming => read_limited(IdleTimeout::new(streaming, service.write_timeout), limit).await?,
+        };
+        parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+        parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
+    } else if limit > 0 {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        request.map(|body| http_body_util::Limited::new(IdleTimeout::new(body, service.write_timeout), limit).boxed())
+    } else {
+        request.map(|body| IdleTimeout::new(body, service.write_timeout).boxed())
+    })
+}
+
+/// How long an exchange may take to its response head: Kong's read_timeout runs between two reads, the
+/// first being the head. A streamed upload may take as long as the client keeps sending (its pauses are
+/// bounded by write_timeout), so the deadline only covers requests whose body is already in memory.
+fn head_deadline(to: &Destination<'_>, bodiless: bool) -> Duration {
+    let service = to.service;
+    if to.buffer_request || bodiless {
+        service.connect_timeout + service.read_timeout
+    } else {
+        Duration::MAX / 4
+    }
+}
+
+/// Through this worker's pool. A failed connect sent nothing, so the request is retried (up to the
+/// service's `retries`) on the next target; nothing is retried once the upstream may have seen it.
+async fn send_pooled(
+    proxy: &Proxy,
+    request: Request<RequestBody>,
+    to: &Destination<'_>,
+    first: Option<Pick>,
+) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
+    let service = to.service;
+    let bodiless = request.body().is_end_stream();
+    let mut request = upstream_body(proxy, request, to).await?;
+    let deadline = head_deadline(to, bodiless);
+    let options = &proxy.options;
+    let keep_alive = KeepAlive {
+        pool_size: options.keepalive_pool_size,
+        idle_timeout: options.keepalive_idle_timeout,
+        max_requests: options.keepalive_max_requests,
+    };
+    let (mut pick, mut attempt, mut tried) = (first, 0, Vec::new());
+    loop {
+        let addr = to.address(pick.as_ref()).ok_or(ProxyError::BadGateway)?;
+        let path = hyper::http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(to.path.as_bytes()))
+            .map_err(|_| ProxyError::BadRequest)?;
+        *request.uri_mut() = Uri::from(path);
+        match to.host(pick.as_ref()) {
+            Some(host) => request.headers_mut().insert(HOST, host),
+            None => request
+                .headers_mut()
+                .insert(HOST, HeaderValue::from_str(&addr.to_string()).map_err(|_| ProxyError::BadRequest)?),
+        };
+        let started = Instant::now();
+        let sent =
+            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, request)).await;
+        let (error, unsent) = match sent {
+            Ok(Ok(response)) => {
+                to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
+                return Ok((response, pick));
+            }
+            Ok(Err(failed)) => failed,
+            Err(_) => {
+                to.report(pick.as_ref(), Outcome::Timeout, started);
+                return Err(ProxyError::Timeout);
+            }
+        };
+        let timed_out = matches!(error, SendError::ConnectTimeout(_)) || is_timeout(&error);
+        to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+        match unsent {
+            Some(unsent) if error.before_sending() && !timed_out && attempt < service.retries => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "upstream connect failed; retrying");
+                request = unsent;
+                if let Some(previous) = pick.take() {
+                    tried.push(previous.addr);
+                    pick = Some(to.next(&previous, &tried).ok_or(ProxyError::BadGateway)?);
+                }
+            }
+            _ => return Err(classify(&error, timed_out)),
+        }
+    }
+}
+
+/// Through hyper's pooled client (`https` upstreams with their TLS profile, gRPC over h2, host names the
+/// connector resolves). Bodiless requests are retried on connection failures up to the service's
+/// `retries`, on the next target when there is a balancer, since no request bytes can have reached the
+/// upstream.
+async fn send_with_client(
+    proxy: &Proxy,
+    request: Request<RequestBody>,
+    to: &Destination<'_>,
+    first: Option<Pick>,
+) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
     let service = to.service;
     let clients = match to.tls {
         None => proxy.pools.get(service.connect_timeout),
@@ -218,11 +344,11 @@ pub(crate) async fn send(
                 ProxyError::BadGateway
             })?,
     };
-    // Kong's read_timeout runs between two reads; the first read is the response head.
-    let deadline = service.connect_timeout + service.read_timeout;
     let mut pick = first;
     let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
-    if request.body().is_end_stream() && !grpc {
+    let bodiless = request.body().is_end_stream();
+    let deadline = head_deadline(to, bodiless);
+    if bodiless && !grpc {
         let (parts, _) = request.into_parts();
         let (mut attempt, mut tried) = (0, Vec::new());
         loop {
@@ -233,13 +359,13 @@ pub(crate) async fn send(
             match tokio::time::timeout(deadline, clients.empty.request(retry)).await {
                 Ok(Ok(response)) => {
                     to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
-                    return Ok((response, pick));
+                    return Ok((response.map(UpstreamBody::detached), pick));
                 }
                 Ok(Err(e)) => {
                     let timed_out = is_timeout(&e);
                     to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
                     if !(e.is_connect() && !timed_out && attempt < service.retries) {
-                        return Err(classify(&e));
+                        return Err(classify(&e, timed_out));
                     }
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
@@ -255,22 +381,7 @@ pub(crate) async fn send(
             }
         }
     }
-    let limit = proxy.options.max_body_bytes;
-    let mut request = if to.buffer_request || matches!(request.body(), RequestBody::Buffered(_)) {
-        let (mut parts, body) = request.into_parts();
-        let bytes = match body {
-            RequestBody::Buffered(bytes) => bytes.unwrap_or_default(),
-            streaming => read_limited(IdleTimeout::new(streaming, service.write_timeout), limit).await?,
-        };
-        parts.headers.remove(hyper::header::TRANSFER_ENCODING);
-        parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
-    } else if limit > 0 {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        request.map(|body| http_body_util::Limited::new(IdleTimeout::new(body, service.write_timeout), limit).boxed())
-    } else {
-        request.map(|body| IdleTimeout::new(body, service.write_timeout).boxed())
-    };
+    let mut request = upstream_body(proxy, request, to).await?;
     to.prepare(&mut request, pick.as_ref())?;
     let started = Instant::now();
     let client = if grpc {
@@ -279,18 +390,15 @@ pub(crate) async fn send(
     } else {
         &clients.body
     };
-    // A streamed upload may take as long as the client keeps sending (its pauses are bounded by
-    // write_timeout); the deadline only covers exchanges whose request body is already in memory.
-    let deadline = if to.buffer_request { deadline } else { Duration::MAX / 4 };
     match tokio::time::timeout(deadline, client.request(request)).await {
         Ok(Ok(response)) => {
             to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
-            Ok((response, pick))
+            Ok((response.map(UpstreamBody::detached), pick))
         }
         Ok(Err(e)) => {
             let timed_out = is_timeout(&e);
             to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
-            Err(classify(&e))
+            Err(classify(&e, timed_out))
         }
         Err(_) => {
             to.report(pick.as_ref(), Outcome::Timeout, started);
@@ -323,9 +431,9 @@ fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     })
 }
 
-fn classify(error: &hyper_util::client::legacy::Error) -> ProxyError {
+fn classify(error: &(dyn std::error::Error + 'static), timed_out: bool) -> ProxyError {
     tracing::info!(%error, "upstream request failed");
-    if is_timeout(error) {
+    if timed_out {
         ProxyError::Timeout
     } else if caused_by::<http_body_util::LengthLimitError>(error) {
         ProxyError::TooLarge

@@ -10,6 +10,7 @@ pub mod dns;
 mod error_page;
 mod errors;
 mod forward;
+mod h1_pool;
 mod headers;
 mod phases;
 mod read_ahead;
@@ -137,6 +138,9 @@ pub struct ProxyOptions {
     pub keepalive_pool_size: usize,
     /// How long an idle upstream connection is kept.
     pub keepalive_idle_timeout: Duration,
+    /// Requests sent on one upstream connection before it is closed (`upstream_keepalive_max_requests`;
+    /// 0 = no limit).
+    pub keepalive_max_requests: u64,
     /// CA certificates the node's own TLS clients trust (`lua_ssl_trusted_certificate`): active `https`
     /// health checks verify targets against them.
     pub trusted_certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
@@ -164,6 +168,7 @@ impl Default for ProxyOptions {
             max_body_bytes: 0,
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
+            keepalive_max_requests: 10_000,
             trusted_certificates: Vec::new(),
             trusted_verify_depth: 1,
             dns: dns::DnsSettings::default(),

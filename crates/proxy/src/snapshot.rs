@@ -35,6 +35,10 @@ pub struct ServiceSpec {
     pub host_header: String,
     /// `scheme://host:port` that request paths are appended to.
     pub base_uri: String,
+    /// `host_header` as a header value, rendered once.
+    pub host_value: Option<hyper::header::HeaderValue>,
+    /// Where to connect when the host is an IP address.
+    pub address: Option<std::net::SocketAddr>,
     /// The host is a name resolved for each request (so a new DNS answer applies at once, as Kong's
     /// connections are pooled by address): not an IP, and not gRPC (whose h2 `:authority` is the URI's).
     pub resolve_per_request: bool,
@@ -65,8 +69,10 @@ impl ServiceSpec {
         let resolve_per_request = host.parse::<std::net::IpAddr>().is_err()
             && !host.starts_with('[')
             && !matches!(protocol.as_str(), "grpc" | "grpcs");
+        let address = crate::balancer::unbracketed(&host).parse().ok().map(|ip| std::net::SocketAddr::new(ip, port));
         Ok(ServiceSpec {
             id,
+            address,
             name: text("name"),
             base_uri: format!("{scheme}://{bracketed}:{port}"),
             protocol,
@@ -91,6 +97,7 @@ impl ServiceSpec {
                 .and_then(Value::as_str)
                 .and_then(|s| Uuid::parse_str(s).ok()),
             resolve_per_request,
+            host_value: hyper::header::HeaderValue::from_str(&host_header).ok(),
             host_header,
             entity: Arc::new(gatehouse_router::StoredEntity::new(entity)),
         })

@@ -1,7 +1,9 @@
 //! A real upstream for proxy tests: answers every request with a JSON description of what it received
 //! (method, path with query, headers, body length, TLS server name), so tests can assert what the proxy forwarded. gRPC
 //! requests (`content-type: application/grpc`) get their body back followed by `grpc-status: 0` trailers.
-//! `?respond_bytes=N` answers with N bytes instead. It speaks HTTP/1.1 and h2c, or TLS with ALPN when
+//! `?respond_bytes=N` answers with N bytes instead; `?close=1` answers with `Connection: close`. The
+//! description names the connection's client address (`peer`), so tests can count upstream connections.
+//! It speaks HTTP/1.1 and h2c, or TLS with ALPN when
 //! started with `start_tls`.
 
 use bytes::Bytes;
@@ -102,13 +104,14 @@ impl EchoServer {
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, peer)) = listener.accept().await else { continue };
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = |sni: Option<std::sync::Arc<str>>| {
                         hyper::service::service_fn(move |request| {
                             let sni = sni.clone();
-                            async move { Ok::<_, std::convert::Infallible>(respond(request, addr, sni.as_deref()).await) }
+                            let connection = Connection { server: addr, peer, sni };
+                            async move { Ok::<_, std::convert::Infallible>(respond(request, &connection).await) }
                         })
                     };
                     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -137,12 +140,15 @@ impl EchoServer {
 
 type EchoBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-/// `sni` is the server name a TLS client sent.
-async fn respond(
-    request: hyper::Request<hyper::body::Incoming>,
+/// What the echo server knows of the connection a request came on.
+struct Connection {
     server: SocketAddr,
-    sni: Option<&str>,
-) -> hyper::Response<EchoBody> {
+    peer: SocketAddr,
+    /// The server name a TLS client sent.
+    sni: Option<std::sync::Arc<str>>,
+}
+
+async fn respond(request: hyper::Request<hyper::body::Incoming>, connection: &Connection) -> hyper::Response<EchoBody> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let wanted = parts.uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("respond_bytes=")));
@@ -177,12 +183,16 @@ async fn respond(
         "version": format!("{:?}", parts.version),
         "headers": headers,
         "body_length": body.len(),
-        "sni": sni,
-        "server": server.to_string(),
+        "sni": connection.sni.as_deref(),
+        "server": connection.server.to_string(),
+        "peer": connection.peer.to_string(),
         "body": (body.len() <= 65_536).then(|| String::from_utf8_lossy(&body).into_owned()),
     });
     let mut response = hyper::Response::new(BodyExt::boxed(Full::new(Bytes::from(description.to_string()))));
     response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    if parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "close=1")) {
+        response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
+    }
     response
 }
 
