@@ -21,6 +21,7 @@ use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::net::SocketAddr;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// The response body type: the upstream's streamed body, or a small body the proxy made.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
@@ -47,8 +48,17 @@ thread_local! {
     });
 }
 
+/// A request id: 32 lowercase hex digits, kept on the stack.
+struct RequestId([u8; 32]);
+
+impl RequestId {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// A random 32-hex-digit request id, like Kong's `X-Kong-Request-Id`.
-fn new_request_id() -> String {
+fn new_request_id() -> RequestId {
     let (mut a, mut b) = ID_STATE.with(|s| s.get());
     let mut next = || {
         // xorshift128+
@@ -61,7 +71,12 @@ fn new_request_id() -> String {
     };
     let (hi, lo) = (next(), next());
     ID_STATE.with(|s| s.set((a, b)));
-    format!("{hi:016x}{lo:016x}")
+    let value = (u128::from(hi) << 64) | u128::from(lo);
+    let mut text = [0u8; 32];
+    for (i, digit) in text.iter_mut().enumerate() {
+        *digit = b"0123456789abcdef"[((value >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    RequestId(text)
 }
 
 /// Whether the declared `Content-Length` exceeds `client_max_body_size` (0 = no limit).
@@ -92,12 +107,16 @@ pub async fn handle(
     sni: Option<&str>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    let request_id = new_request_id();
+    let id = new_request_id();
+    let request_id = id.as_str();
     let options = &proxy.options;
     let (mut parts, body) = request.into_parts();
+    // Room for the headers the proxy adds (X-Forwarded-*, the request id, plugins' identity headers) in
+    // one allocation rather than a rehash at each doubling.
+    parts.headers.reserve(12);
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
-        return finish(ProxyError::BadRequest.response(&request_id, &errors), &request_id, proxy);
+        return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy);
     }
     if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
@@ -107,9 +126,9 @@ pub async fn handle(
             while let Some(Ok(_)) = body.frame().await {}
         })
         .await;
-        let mut response = ProxyError::TooLarge.response(&request_id, &errors);
+        let mut response = ProxyError::TooLarge.response(request_id, &errors);
         response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-        return finish(response, &request_id, proxy);
+        return finish(response, request_id, proxy);
     }
     let mut body = RequestBody::Streaming(body);
     // The guard is held only for the (synchronous) rewrite phase; routes without plugins pay one load.
@@ -126,11 +145,11 @@ pub async fn handle(
                 service_id: None,
                 route: None,
                 service: None,
-                request_id: &request_id,
+                request_id,
                 errors: &errors,
             };
             if let Some(response) = phases::rewrite(&target, &mut parts) {
-                return finish(response, &request_id, proxy);
+                return finish(response, request_id, proxy);
             }
         }
     }
@@ -143,9 +162,9 @@ pub async fn handle(
         .unwrap_or("")
         .to_string();
     let raw_path = parts.uri.path().to_string();
-    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), (&request_id, &errors)) {
+    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), (request_id, &errors)) {
         Ok(p) => p,
-        Err(response) => return finish(*response, &request_id, proxy),
+        Err(response) => return finish(*response, request_id, proxy),
     };
     let Plan {
         service,
@@ -170,7 +189,7 @@ pub async fn handle(
                 service_id: Some(service.id),
                 route: Some(route.get()),
                 service: Some(service.entity.get()),
-                request_id: &request_id,
+                request_id,
                 errors: &errors,
             };
             match phases::access(&target, &mut parts, body, (options.max_body_bytes, service.write_timeout)).await {
@@ -178,7 +197,7 @@ pub async fn handle(
                     body = b;
                     ran = Some(r);
                 }
-                Err(response) => return finish(response, &request_id, proxy),
+                Err(response) => return finish(response, request_id, proxy),
             }
         }
     }
@@ -206,7 +225,7 @@ pub async fn handle(
         },
     );
     if options.request_id_upstream {
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert(X_KONG_REQUEST_ID, v);
         }
     }
@@ -215,12 +234,14 @@ pub async fn handle(
     let mut request = Request::from_parts(parts, body);
     let first = match &balancer {
         Some(b) => {
-            let consumer = ran.as_ref().and_then(|r| r.consumer_id.as_deref());
+            let mut buffer = Uuid::encode_buffer();
+            let consumer =
+                ran.as_ref().and_then(|r| r.consumer_id).map(|id| &*id.hyphenated().encode_lower(&mut buffer));
             let picked =
                 dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query(), consumer);
             match picked {
                 Ok(p) => Some(p),
-                Err(e) => return finish(e.response(&request_id, &errors), &request_id, proxy),
+                Err(e) => return finish(e.response(request_id, &errors), request_id, proxy),
             }
         }
         None => None,
@@ -230,7 +251,7 @@ pub async fn handle(
             Ok(ip) => Some(ip),
             Err(e) => {
                 tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
-                return finish(ProxyError::NameResolution.response(&request_id, &errors), &request_id, proxy);
+                return finish(ProxyError::NameResolution.response(request_id, &errors), request_id, proxy);
             }
         },
         _ => None,
@@ -253,12 +274,12 @@ pub async fn handle(
     let (mut response, picked) = match result {
         Ok(r) => r,
         Err(e) => {
-            let response = e.response(&request_id, &errors);
+            let response = e.response(request_id, &errors);
             let response = match ran {
                 Some(ran) => phases::respond(ran, response, started),
                 None => response,
             };
-            return finish(response, &request_id, proxy);
+            return finish(response, request_id, proxy);
         }
     };
     if let Some(cookie) = picked.as_ref().and_then(|p| p.set_cookie.as_deref()) {
@@ -294,7 +315,7 @@ pub async fn handle(
         response = phases::respond(ran, response, started);
     }
     if options.request_id_downstream {
-        return with_request_id(response, &request_id);
+        return with_request_id(response, request_id);
     }
     response
 }

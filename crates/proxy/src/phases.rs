@@ -25,7 +25,7 @@ use uuid::Uuid;
 /// What the access phase leaves for the response phases.
 pub(crate) struct Ran {
     /// The authenticated consumer's id, or the credential's when there is none (`hash_on = consumer`).
-    pub consumer_id: Option<String>,
+    pub consumer_id: Option<Uuid>,
     collected: Vec<Arc<Instance>>,
     response_headers: Vec<(HeaderName, HeaderValue)>,
     log: Option<LogRecord>,
@@ -108,7 +108,7 @@ pub(crate) async fn access(
     let outcome = target.plugins.access(&mut ctx, &mut collected).await;
     let (consumer_id, response_headers, body_bytes) =
         (ctx.consumer.as_ref().map(|c| c.id), std::mem::take(&mut ctx.response_headers), ctx.body.take());
-    let hash_consumer = consumer_id.or(ctx.credential.as_ref().map(|c| c.id)).map(|id| id.to_string());
+    let hash_consumer = consumer_id.or(ctx.credential.as_ref().map(|c| c.id));
     let wants_log = runtime::any_phase(&collected, |p| p.log);
     let log = wants_log.then(|| LogRecord {
         method: parts.method.clone(),
