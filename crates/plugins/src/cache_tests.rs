@@ -126,3 +126,36 @@ async fn a_load_that_overlaps_an_invalidation_is_repeated() {
     assert!(seen.is_none(), "the read that began before the delete must not be cached as current");
     assert!(cache.get(Kind::KeyAuth, "k4", key_of).await.unwrap().is_none());
 }
+
+/// Each thread answers hits from its own front; an invalidation on one thread must reach the others.
+#[test]
+fn an_invalidation_reaches_the_fronts_of_other_threads() {
+    let table = Arc::new(Table::default());
+    table.rows.lock().unwrap().insert("k3".into(), key_row("k3"));
+    let cache = cache(table.clone(), CacheSettings::default());
+    let on_thread = |cache: Arc<EntityCache>| {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async { cache.get(Kind::KeyAuth, "k3", key_of).await.unwrap().as_deref().cloned() })
+        })
+        .join()
+        .unwrap()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap().as_deref(), Some(&"k3".into()));
+    assert_eq!(on_thread(cache.clone()), Some("k3".into()));
+    let queries = table.queries.load(Ordering::SeqCst);
+    assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap().as_deref(), Some(&"k3".into()));
+    assert_eq!(table.queries.load(Ordering::SeqCst), queries, "a hit on this thread's front");
+    // The row is deleted; another thread applies the change.
+    table.rows.lock().unwrap().clear();
+    let invalidating = cache.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(invalidating.invalidate("keyauth_credentials", ID, None));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap(), None, "this thread's front");
+    assert_eq!(on_thread(cache), None);
+}
