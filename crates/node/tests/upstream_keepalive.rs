@@ -74,9 +74,10 @@ async fn keepalive_max_requests_and_a_zero_pool_size_are_honoured() {
     assert_eq!(distinct(&peers), 5, "no reuse with a zero pool size: {peers:?}");
 }
 
-/// An upstream that answers one request per connection with keep-alive and then closes the idle
-/// connection (as a server's keep-alive timeout does), reporting each close.
-async fn closing_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
+/// An upstream that answers one request per connection with keep-alive, then either closes the idle
+/// connection itself (as a server's keep-alive timeout does) or waits for the proxy to close it; each close
+/// is reported.
+async fn one_shot_upstream(closes_first: bool) -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -96,6 +97,14 @@ async fn closing_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::Unbound
                 let body = json!({"peer": peer.to_string()}).to_string();
                 let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
                 let _ = stream.write_all(reply.as_bytes()).await;
+                if !closes_first {
+                    // Until the proxy closes its end.
+                    while let Ok(n) = stream.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
                 drop(stream);
                 let _ = closed.send(());
             });
@@ -104,15 +113,37 @@ async fn closing_upstream() -> (std::net::SocketAddr, tokio::sync::mpsc::Unbound
     (addr, closes)
 }
 
+async fn node_for(addr: std::net::SocketAddr, env: &[(&str, &str)]) -> Node {
+    let options = NodeOptions {
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..NodeOptions::default()
+    };
+    let node = Node::start(binary(), options).await.expect("node");
+    node.create("/services", json!({"name": "one-shot", "url": format!("http://{addr}")})).await;
+    node.create("/services/one-shot/routes", json!({"paths": ["/one-shot"]})).await;
+    node
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    let (addr, mut closes) = one_shot_upstream(false).await;
+    let node = node_for(addr, &[("KONG_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT", "1")]).await;
+    let reply = reqwest::get(format!("{}/one-shot", node.proxy_url())).await.expect("proxy answers");
+    assert_eq!(reply.status(), 200);
+    // No further request comes: the proxy itself closes the idle connection once its timeout runs out.
+    tokio::time::timeout(std::time::Duration::from_secs(10), closes.recv())
+        .await
+        .expect("the idle upstream connection was closed within 10 s")
+        .expect("close reported");
+}
+
 #[tokio::test]
 async fn an_idle_connection_closed_by_the_upstream_is_not_reused() {
-    let (addr, mut closes) = closing_upstream().await;
-    let node = Node::start(binary(), NodeOptions::default()).await.expect("node");
-    node.create("/services", json!({"name": "closing", "url": format!("http://{addr}")})).await;
-    node.create("/services/closing/routes", json!({"paths": ["/closing"]})).await;
+    let (addr, mut closes) = one_shot_upstream(true).await;
+    let node = node_for(addr, &[]).await;
     let client = reqwest::Client::new();
     for i in 0..5 {
-        let reply = client.get(format!("{}/closing", node.proxy_url())).send().await.expect("proxy answers");
+        let reply = client.get(format!("{}/one-shot", node.proxy_url())).send().await.expect("proxy answers");
         assert_eq!(reply.status(), 200, "request {i}: the pooled connection was closed while idle");
         // Wait for the upstream's close, so the next request finds a dead connection in the pool.
         tokio::time::timeout(std::time::Duration::from_secs(10), closes.recv()).await.expect("upstream closed");

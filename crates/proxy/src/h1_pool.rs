@@ -51,12 +51,47 @@ struct Idle {
 #[derive(Default)]
 struct Pools {
     idle: HashMap<SocketAddr, Vec<Idle>>,
-    /// When idle connections were last swept for `idle_timeout`.
-    swept: Option<Instant>,
+    /// A task closing connections idle for longer than `idle_timeout` runs on this thread.
+    sweeping: bool,
+}
+
+impl Pools {
+    /// Drops connections idle for `timeout`; tells whether any are left.
+    fn sweep(&mut self, timeout: Duration) -> bool {
+        let now = Instant::now();
+        self.idle.retain(|_, list| {
+            list.retain(|idle| now.duration_since(idle.since) < timeout);
+            !list.is_empty()
+        });
+        !self.idle.is_empty()
+    }
 }
 
 thread_local! {
     static POOLS: RefCell<Pools> = RefCell::new(Pools::default());
+}
+
+/// Closes this thread's idle connections as their `idle_timeout` runs out, as nginx's keepalive timer
+/// does, also when no request comes to reuse them; ends when the pool is empty. Proxy workers are
+/// single-threaded runtimes, so the task runs on the thread whose pool it sweeps.
+async fn sweep_until_empty(timeout: Duration) {
+    let period = (timeout / 2).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(period).await;
+        let more = POOLS
+            .try_with(|pools| match pools.try_borrow_mut() {
+                Ok(mut pools) => {
+                    let more = pools.sweep(timeout);
+                    pools.sweeping = more;
+                    more
+                }
+                Err(_) => true,
+            })
+            .unwrap_or(false);
+        if !more {
+            return;
+        }
+    }
 }
 
 /// Why an exchange failed.
@@ -100,18 +135,16 @@ fn checkout(addr: SocketAddr, keep_alive: &KeepAlive) -> Option<Conn> {
 fn checkin(addr: SocketAddr, conn: Conn, keep_alive: &KeepAlive) {
     let _ = POOLS.try_with(|pools| {
         let Ok(mut pools) = pools.try_borrow_mut() else { return };
-        let now = Instant::now();
-        if pools.swept.is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1)) {
-            pools.swept = Some(now);
-            let timeout = keep_alive.idle_timeout;
-            pools.idle.retain(|_, list| {
-                list.retain(|idle| now.duration_since(idle.since) < timeout);
-                !list.is_empty()
-            });
-        }
         let list = pools.idle.entry(addr).or_default();
-        if list.len() < keep_alive.pool_size {
-            list.push(Idle { conn, since: now });
+        if list.len() >= keep_alive.pool_size {
+            return;
+        }
+        list.push(Idle { conn, since: Instant::now() });
+        if !pools.sweeping {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                pools.sweeping = true;
+                runtime.spawn(sweep_until_empty(keep_alive.idle_timeout));
+            }
         }
     });
 }
