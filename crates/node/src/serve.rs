@@ -216,7 +216,8 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             .ok()
             .and_then(|mut a| a.next())
             .with_context(|| format!("cannot resolve proxy listener {address}"))?;
-        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = config.worker_processes.unwrap_or_else(cores);
         let tls = match listener.ssl {
             true => Some(proxy.tls_acceptor(listener.http2).context("TLS configuration for the proxy")?),
             false => None,

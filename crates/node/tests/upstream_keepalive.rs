@@ -149,3 +149,18 @@ async fn an_idle_connection_closed_by_the_upstream_is_not_reused() {
         tokio::time::timeout(std::time::Duration::from_secs(10), closes.recv()).await.expect("upstream closed");
     }
 }
+
+#[tokio::test]
+async fn one_worker_serves_every_client_connection_over_one_upstream_connection() {
+    let upstream = EchoServer::start().await.expect("echo");
+    let node = node_with(&[("KONG_NGINX_WORKER_PROCESSES", "1")], &upstream).await;
+    assert!(node.log().contains("(1 workers)"), "nginx_worker_processes = 1 runs one worker:\n{}", node.log());
+    let mut peers = Vec::new();
+    for i in 0..10 {
+        // A new client (and client connection) each time: with one worker they all share its pool.
+        let (status, echoed) = node.proxy_get("/echo").await;
+        assert_eq!(status, 200, "request {i}");
+        peers.push(echoed["peer"].as_str().expect("peer").to_string());
+    }
+    assert_eq!(distinct(&peers), 1, "{peers:?}");
+}

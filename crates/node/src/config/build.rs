@@ -330,6 +330,7 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         dns_cache_size: get.u32("dns_cache_size").unwrap_or(10_000),
         upstream_keepalive_max_requests: get.int("upstream_keepalive_max_requests").unwrap_or(10000),
         upstream_keepalive_idle_timeout: get.int("upstream_keepalive_idle_timeout").unwrap_or(60),
+        worker_processes: get.int("nginx_worker_processes").and_then(|n| usize::try_from(n).ok()),
         proxy_access_log: get.str("proxy_access_log"),
         proxy_error_log: get.str("proxy_error_log"),
         admin_access_log: get.str("admin_access_log"),

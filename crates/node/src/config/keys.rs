@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     TrustedIps,
     /// A UUID.
     Uuid,
+    /// `auto` or a count from 1 (nginx's `worker_processes`).
+    Workers,
 }
 
 /// One known property.
@@ -122,6 +124,7 @@ pub(crate) const KEYS: &[KeyDef] = &[
     k("client_body_buffer_size", Kind::Size, Some("8k")),
     k("large_client_header_buffers", Kind::HeaderBuffers, Some("4 8k")),
     k("nginx_admin_client_max_body_size", Kind::Size, Some("10m")),
+    k("nginx_worker_processes", Kind::Workers, Some("auto")),
     k("mem_cache_size", Kind::Size, Some("128m")),
     k("worker_state_update_frequency", NUM_POS, Some("5")),
     k("real_ip_header", Kind::Str, Some("X-Real-IP")),
@@ -164,6 +167,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("nginx_proxy_large_client_header_buffers", "large_client_header_buffers"),
     ("nginx_proxy_real_ip_header", "real_ip_header"),
     ("nginx_proxy_real_ip_recursive", "real_ip_recursive"),
+    ("nginx_main_worker_processes", "nginx_worker_processes"),
 ];
 
 /// Kong 3.9 properties (`kong/templates/kong_defaults.lua`) that configure parts Gatehouse does not have

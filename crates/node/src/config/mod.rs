@@ -146,6 +146,8 @@ pub struct Config {
     pub upstream_keepalive_max_requests: u64,
     /// Seconds.
     pub upstream_keepalive_idle_timeout: u64,
+    /// Proxy workers (`nginx_worker_processes`); `None` for `auto`, one per available core.
+    pub worker_processes: Option<usize>,
     /// Relative paths are relative to `prefix`.
     pub proxy_access_log: Option<String>,
     pub proxy_error_log: Option<String>,

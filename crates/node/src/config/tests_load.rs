@@ -388,12 +388,27 @@ fn secret_names() {
 
 #[test]
 fn kong_only_properties_load_with_a_warning_and_aliases_apply() {
-    let text = "nginx_worker_processes = 4\nlua_ssl_protocols = TLSv1.3\nnginx_http_client_max_body_size = 2m\n";
+    let text =
+        "nginx_events_worker_connections = 4\nlua_ssl_protocols = TLSv1.3\nnginx_http_client_max_body_size = 2m\n";
     let config = Config::from_str(text, "kong.conf", &HashMap::new()).expect("a Kong file loads");
     assert_eq!(config.client_max_body_size, 2 * 1024 * 1024);
     let warned: Vec<&str> = config.warnings.iter().map(|w| w.location.as_str()).collect();
     assert_eq!(warned, vec!["kong.conf:1", "kong.conf:2"]);
-    assert!(config.warnings[0].message.contains("nginx_worker_processes"));
+    assert!(config.warnings[0].message.contains("nginx_events_worker_connections"));
     let typo = Config::from_str("pg_hots = db\n", "kong.conf", &HashMap::new()).unwrap_err();
     assert_eq!(typo.to_string(), "kong.conf:1: unknown property 'pg_hots'");
+}
+
+#[test]
+fn nginx_worker_processes_sets_the_proxy_workers() {
+    let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
+    assert_eq!(load("").expect("defaults").worker_processes, None, "auto by default");
+    assert_eq!(load("nginx_worker_processes = auto\n").expect("auto").worker_processes, None);
+    assert_eq!(load("nginx_worker_processes = 3\n").expect("3").worker_processes, Some(3));
+    assert_eq!(load("nginx_main_worker_processes = 2\n").expect("Kong's alias").worker_processes, Some(2));
+    let zero = load("nginx_worker_processes = 0\n").unwrap_err();
+    assert_eq!(
+        zero.to_string(),
+        "kong.conf:1: nginx_worker_processes: expected 'auto' or a number of workers (1 to 1024), got '0'"
+    );
 }

@@ -123,6 +123,15 @@ pub(crate) fn parse_value(def: &KeyDef, raw: &str) -> Result<Value, String> {
             }
         }
         Kind::Uuid => Uuid::parse_str(raw).map(Value::Uuid).map_err(|_| format!("{name} must be a valid UUID")),
+        Kind::Workers => match raw {
+            "auto" => Ok(Value::Str(raw.to_string())),
+            _ => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .map(Value::Int)
+                .ok_or_else(|| format!("{name}: expected 'auto' or a number of workers (1 to 1024), got '{raw}'")),
+        },
     }
 }
 
