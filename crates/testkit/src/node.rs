@@ -78,11 +78,24 @@ impl Node {
         })
     }
 
-    /// Spawns a node and waits until its Admin API answers.
+    /// Spawns a node and waits until its Admin API answers. A port `free_port` chose can be taken by another
+    /// process before the node binds it; the node then exits at once, and is started again on fresh ports.
     pub async fn start(binary: &Path, options: NodeOptions) -> anyhow::Result<Node> {
-        let mut node = Node::spawn(binary, options)?;
-        node.wait_ready(Duration::from_secs(30)).await?;
-        Ok(node)
+        let mut attempts = if options.admin_port.is_some() { 1 } else { 3 };
+        loop {
+            attempts -= 1;
+            let mut node = Node::spawn(binary, options.clone())?;
+            match node.wait_ready(Duration::from_secs(30)).await {
+                Ok(()) => return Ok(node),
+                Err(_) if attempts > 0 && node.exited() && node.log().contains("Address already in use") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the process has exited.
+    fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
     }
 
     /// The Admin API base URL.
