@@ -46,7 +46,7 @@ async fn storm(client_no: usize, admins: Vec<String>, rounds: usize) -> usize {
 }
 
 async fn converged(nodes: &[&Node]) -> anyhow::Result<()> {
-    wait_for("every snapshot to match the database", Duration::from_secs(30), || async {
+    let waited = wait_for("every snapshot to match the database", Duration::from_secs(30), || async {
         let client = reqwest::Client::new();
         for node in nodes {
             let digest: Value =
@@ -57,11 +57,36 @@ async fn converged(nodes: &[&Node]) -> anyhow::Result<()> {
         }
         Some(())
     })
-    .await
+    .await;
+    if waited.is_err() {
+        report_divergence(nodes).await;
+    }
+    waited
+}
+
+/// Prints what tells a lost or misapplied change (the node's position caught up, its digest did not) from a
+/// stalled follower (its position lags `latest_seq`) or a node that stopped answering, with every node's log.
+async fn report_divergence(nodes: &[&Node]) {
+    let client = reqwest::Client::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for path in ["clustering/digest", "clustering/status"] {
+            let answer = match client.get(format!("{}/{path}", node.admin_url())).send().await {
+                Ok(response) => response.text().await.unwrap_or_else(|e| format!("unreadable body: {e}")),
+                Err(e) => format!("request failed: {e}"),
+            };
+            eprintln!("node {n} /{path}: {answer}");
+        }
+    }
+    for (n, node) in nodes.iter().enumerate() {
+        eprintln!("--- node {n} log ---\n{}", node.log());
+    }
 }
 
 fn options(cluster: &PgCluster, db: &str) -> NodeOptions {
-    NodeOptions { env: cluster.node_env(db), args: vec!["--run-migrations".into()], ..Default::default() }
+    // Debug logs name every hole the follower moves past and every snapshot it publishes, for the report above.
+    let mut env = cluster.node_env(db);
+    env.push(("GATEHOUSE_LOG_LEVEL".into(), "debug".into()));
+    NodeOptions { env, args: vec!["--run-migrations".into()], ..Default::default() }
 }
 
 #[tokio::test]

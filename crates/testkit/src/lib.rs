@@ -23,9 +23,22 @@ pub fn self_signed_pem(hosts: &[&str]) -> anyhow::Result<(String, String)> {
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, and that this process has not handed out before: the
+/// probe socket closes at once, so the kernel may offer the same port again before a node binds it (a node
+/// once got one port for both its Admin API and its proxy, and failed to start).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    use std::sync::Mutex;
+    static GIVEN: Mutex<std::collections::BTreeSet<u16>> = Mutex::new(std::collections::BTreeSet::new());
+    let probe = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).ok();
+    let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..64 {
+        match probe() {
+            Some(port) if given.insert(port) => return port,
+            Some(_) => continue,
+            None => return 0,
+        }
+    }
+    probe().unwrap_or(0)
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout`.

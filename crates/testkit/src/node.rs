@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// What a node logs (at info level) once every listener is bound.
+const STARTED: &str = "gatehouse node started";
+
 /// How to start a node.
 #[derive(Debug, Clone, Default)]
 pub struct NodeOptions {
@@ -30,6 +33,8 @@ pub struct Node {
     pub tls_admin_port: u16,
     pub prefix: crate::TempDir,
     log: PathBuf,
+    /// Whether the node logs at info level or finer, and so announces when every listener is bound.
+    announces_start: bool,
 }
 
 impl Node {
@@ -65,6 +70,12 @@ impl Node {
         for (k, v) in &options.env {
             command.env(k, v);
         }
+        // RUST_LOG replaces the node's level filter, so what it logs is then unknown.
+        let quiet = ["warn", "error", "crit", "alert", "emerg"];
+        let announces_start = std::env::var_os("RUST_LOG").is_none()
+            && !options.env.iter().any(|(k, v)| {
+                k == "RUST_LOG" || (k == "GATEHOUSE_LOG_LEVEL" && quiet.contains(&v.to_ascii_lowercase().as_str()))
+            });
         let child = command.spawn().with_context(|| format!("spawning {}", binary.display()))?;
         Ok(Node {
             child: Some(child),
@@ -75,14 +86,28 @@ impl Node {
             tls_admin_port,
             prefix,
             log,
+            announces_start,
         })
     }
 
-    /// Spawns a node and waits until its Admin API answers.
+    /// Spawns a node and waits until its Admin API answers. A port `free_port` chose can be taken by another
+    /// process before the node binds it; the node then exits at once, and is started again on fresh ports.
     pub async fn start(binary: &Path, options: NodeOptions) -> anyhow::Result<Node> {
-        let mut node = Node::spawn(binary, options)?;
-        node.wait_ready(Duration::from_secs(30)).await?;
-        Ok(node)
+        let mut attempts = if options.admin_port.is_some() { 1 } else { 3 };
+        loop {
+            attempts -= 1;
+            let mut node = Node::spawn(binary, options.clone())?;
+            match node.wait_ready(Duration::from_secs(30)).await {
+                Ok(()) => return Ok(node),
+                Err(_) if attempts > 0 && node.exited() && node.log().contains("Address already in use") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the process has exited.
+    fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
     }
 
     /// The Admin API base URL.
@@ -159,7 +184,9 @@ impl Node {
             for port in &ports {
                 listening &= tokio::net::TcpStream::connect(("127.0.0.1", *port)).await.is_ok();
             }
-            if listening {
+            // A port another process holds also accepts connections, so a node that is about to exit because it
+            // could not bind its last listener can look ready; it announces itself only once every one is bound.
+            if listening && (!self.announces_start || self.log().contains(STARTED)) {
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {
