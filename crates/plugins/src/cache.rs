@@ -99,7 +99,7 @@ pub enum Kind {
 }
 
 /// How many kinds there are (the per-thread front has a map for each).
-const KINDS: usize = Kind::AclGroups as usize + 1;
+pub(crate) const KINDS: usize = Kind::AclGroups as usize + 1;
 
 impl Kind {
     /// The table and field a single-row lookup reads.
@@ -223,13 +223,13 @@ impl EntityCache {
         // Read before the shared cache is asked, so an entry fetched across an invalidation is kept under
         // the older epoch and never trusted.
         let epoch = self.epoch.load(Ordering::Acquire);
-        if let Some(near) = near_cache::get(self.id, epoch, KINDS, kind as usize, key) {
+        if let Some(near) = near_cache::get(self.id, epoch, kind as usize, key) {
             return Ok(near.value.and_then(|v| v.downcast::<T>().ok()));
         }
         let entry = self.get_shared(kind, key, build).await?;
         let near = NearEntry { value: entry.value.clone(), expires: entry.expires };
         let cap = usize::try_from(self.settings.max_entries).unwrap_or(usize::MAX).clamp(1, NEAR_CAP);
-        near_cache::put(self.id, epoch, KINDS, kind as usize, key, near, cap);
+        near_cache::put(self.id, epoch, kind as usize, key, near, cap);
         Ok(downcast(&entry))
     }
 

@@ -3,6 +3,7 @@
 //! invalidation moves it, and an entry is only trusted under the epoch read before it was fetched, so a
 //! change clears every thread's front on its next lookup.
 
+use crate::cache::KINDS;
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,7 +23,8 @@ struct Near {
     /// The cache this thread's entries came from (tests run several in one process).
     cache_id: u64,
     epoch: u64,
-    maps: Vec<Map>,
+    /// One map per cache kind.
+    maps: [Map; KINDS],
 }
 
 thread_local! {
@@ -31,14 +33,14 @@ thread_local! {
 
 /// Runs `f` on this thread's maps for `cache_id` at `epoch`, emptying them first if they belong to another
 /// cache or an older epoch.
-fn with_maps<R>(cache_id: u64, epoch: u64, kinds: usize, f: impl FnOnce(&mut [Map]) -> R) -> Option<R> {
+fn with_maps<R>(cache_id: u64, epoch: u64, f: impl FnOnce(&mut [Map; KINDS]) -> R) -> Option<R> {
     NEAR.try_with(|cell| {
         let mut slot = cell.try_borrow_mut().ok()?;
-        let near = slot.get_or_insert_with(|| Near { cache_id, epoch, maps: Vec::new() });
-        if near.cache_id != cache_id || near.epoch != epoch || near.maps.len() != kinds {
+        let near = slot.get_or_insert_with(|| Near { cache_id, epoch, maps: Default::default() });
+        if near.cache_id != cache_id || near.epoch != epoch {
             near.cache_id = cache_id;
             near.epoch = epoch;
-            near.maps = (0..kinds).map(|_| Map::default()).collect();
+            near.maps.iter_mut().for_each(Map::clear);
         }
         Some(f(&mut near.maps))
     })
@@ -47,8 +49,8 @@ fn with_maps<R>(cache_id: u64, epoch: u64, kinds: usize, f: impl FnOnce(&mut [Ma
 }
 
 /// The entry for `key` of kind `kind` when this thread holds a fresh one under `epoch`.
-pub(crate) fn get(cache_id: u64, epoch: u64, kinds: usize, kind: usize, key: &str) -> Option<NearEntry> {
-    with_maps(cache_id, epoch, kinds, |maps| {
+pub(crate) fn get(cache_id: u64, epoch: u64, kind: usize, key: &str) -> Option<NearEntry> {
+    with_maps(cache_id, epoch, |maps| {
         let entry = maps.get(kind)?.get(key)?;
         entry.expires.is_none_or(|at| Instant::now() < at).then(|| entry.clone())
     })
@@ -57,8 +59,8 @@ pub(crate) fn get(cache_id: u64, epoch: u64, kinds: usize, kind: usize, key: &st
 
 /// Keeps `entry` for `key` under `epoch` (the epoch read before the entry was fetched). A full map is
 /// emptied first: the shared cache behind it keeps the recency order, this front only has to be bounded.
-pub(crate) fn put(cache_id: u64, epoch: u64, kinds: usize, kind: usize, key: &str, entry: NearEntry, cap: usize) {
-    with_maps(cache_id, epoch, kinds, |maps| {
+pub(crate) fn put(cache_id: u64, epoch: u64, kind: usize, key: &str, entry: NearEntry, cap: usize) {
+    with_maps(cache_id, epoch, |maps| {
         if let Some(map) = maps.get_mut(kind) {
             if map.len() >= cap {
                 map.clear();
