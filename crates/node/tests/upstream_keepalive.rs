@@ -12,13 +12,14 @@ fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
 }
 
-async fn node_with(env: &[(&str, &str)], upstream: &EchoServer) -> Node {
+/// A node with env `env` and a route `/echo` to `upstream` (a URL).
+async fn node_with(env: &[(&str, &str)], upstream: &str) -> Node {
     let options = NodeOptions {
         env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ..NodeOptions::default()
     };
     let node = Node::start(binary(), options).await.expect("node");
-    node.create("/services", json!({"name": "echo", "url": upstream.url()})).await;
+    node.create("/services", json!({"name": "echo", "url": upstream})).await;
     node.create("/services/echo/routes", json!({"paths": ["/echo"]})).await;
     node
 }
@@ -44,7 +45,7 @@ fn distinct(peers: &[String]) -> usize {
 #[tokio::test]
 async fn upstream_connections_are_kept_alive_and_reused() {
     let upstream = EchoServer::start().await.expect("echo");
-    let node = node_with(&[], &upstream).await;
+    let node = node_with(&[], &upstream.url()).await;
     let peers = upstream_connections(&node, "/echo", 20).await;
     assert_eq!(distinct(&peers), 1, "20 sequential requests share one upstream connection: {peers:?}");
 }
@@ -52,7 +53,7 @@ async fn upstream_connections_are_kept_alive_and_reused() {
 #[tokio::test]
 async fn a_connection_the_upstream_closes_is_replaced_without_failing_requests() {
     let upstream = EchoServer::start().await.expect("echo");
-    let node = node_with(&[], &upstream).await;
+    let node = node_with(&[], &upstream.url()).await;
     // Each answer carries `Connection: close`: every request needs a new connection, and none may fail
     // for having been sent on the closed one.
     let peers = upstream_connections(&node, "/echo?close=1", 10).await;
@@ -64,12 +65,12 @@ async fn a_connection_the_upstream_closes_is_replaced_without_failing_requests()
 #[tokio::test]
 async fn keepalive_max_requests_and_a_zero_pool_size_are_honoured() {
     let upstream = EchoServer::start().await.expect("echo");
-    let limited = node_with(&[("KONG_UPSTREAM_KEEPALIVE_MAX_REQUESTS", "3")], &upstream).await;
+    let limited = node_with(&[("KONG_UPSTREAM_KEEPALIVE_MAX_REQUESTS", "3")], &upstream.url()).await;
     let peers = upstream_connections(&limited, "/echo", 9).await;
     assert_eq!(distinct(&peers), 3, "three requests per connection: {peers:?}");
     assert!(peers.chunks(3).all(|c| distinct(c) == 1), "{peers:?}");
 
-    let unpooled = node_with(&[("KONG_UPSTREAM_KEEPALIVE_POOL_SIZE", "0")], &upstream).await;
+    let unpooled = node_with(&[("KONG_UPSTREAM_KEEPALIVE_POOL_SIZE", "0")], &upstream.url()).await;
     let peers = upstream_connections(&unpooled, "/echo", 5).await;
     assert_eq!(distinct(&peers), 5, "no reuse with a zero pool size: {peers:?}");
 }
@@ -113,22 +114,11 @@ async fn one_shot_upstream(closes_first: bool) -> (std::net::SocketAddr, tokio::
     (addr, closes)
 }
 
-async fn node_for(addr: std::net::SocketAddr, env: &[(&str, &str)]) -> Node {
-    let options = NodeOptions {
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        ..NodeOptions::default()
-    };
-    let node = Node::start(binary(), options).await.expect("node");
-    node.create("/services", json!({"name": "one-shot", "url": format!("http://{addr}")})).await;
-    node.create("/services/one-shot/routes", json!({"paths": ["/one-shot"]})).await;
-    node
-}
-
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let (addr, mut closes) = one_shot_upstream(false).await;
-    let node = node_for(addr, &[("KONG_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT", "1")]).await;
-    let reply = reqwest::get(format!("{}/one-shot", node.proxy_url())).await.expect("proxy answers");
+    let node = node_with(&[("KONG_UPSTREAM_KEEPALIVE_IDLE_TIMEOUT", "1")], &format!("http://{addr}")).await;
+    let reply = reqwest::get(format!("{}/echo", node.proxy_url())).await.expect("proxy answers");
     assert_eq!(reply.status(), 200);
     // No further request comes: the proxy itself closes the idle connection once its timeout runs out.
     tokio::time::timeout(std::time::Duration::from_secs(10), closes.recv())
@@ -140,10 +130,10 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn an_idle_connection_closed_by_the_upstream_is_not_reused() {
     let (addr, mut closes) = one_shot_upstream(true).await;
-    let node = node_for(addr, &[]).await;
+    let node = node_with(&[], &format!("http://{addr}")).await;
     let client = reqwest::Client::new();
     for i in 0..5 {
-        let reply = client.get(format!("{}/one-shot", node.proxy_url())).send().await.expect("proxy answers");
+        let reply = client.get(format!("{}/echo", node.proxy_url())).send().await.expect("proxy answers");
         assert_eq!(reply.status(), 200, "request {i}: the pooled connection was closed while idle");
         // Wait for the upstream's close, so the next request finds a dead connection in the pool.
         tokio::time::timeout(std::time::Duration::from_secs(10), closes.recv()).await.expect("upstream closed");
@@ -153,7 +143,7 @@ async fn an_idle_connection_closed_by_the_upstream_is_not_reused() {
 #[tokio::test]
 async fn one_worker_serves_every_client_connection_over_one_upstream_connection() {
     let upstream = EchoServer::start().await.expect("echo");
-    let node = node_with(&[("KONG_NGINX_WORKER_PROCESSES", "1")], &upstream).await;
+    let node = node_with(&[("KONG_NGINX_WORKER_PROCESSES", "1")], &upstream.url()).await;
     assert!(node.log().contains("(1 workers)"), "nginx_worker_processes = 1 runs one worker:\n{}", node.log());
     let mut peers = Vec::new();
     for i in 0..10 {
