@@ -172,6 +172,19 @@ pub struct EntityCache {
     id: u64,
 }
 
+/// A cached value a thread can hold its own copy of (see [`EntityCache::get_local`]): a deep copy, so that
+/// nothing inside it (header values included) shares a reference count with another thread's copy.
+pub trait ThreadCopy {
+    fn thread_copy(&self) -> Self;
+}
+
+/// A header value with its own buffer (a clone shares the original's).
+pub fn own_header(value: &http::HeaderValue) -> http::HeaderValue {
+    let mut copy = http::HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+    copy.set_sensitive(value.is_sensitive());
+    copy
+}
+
 /// Turns loaded rows into the typed value a plugin uses (a credential with its verify key compiled, ...).
 pub type Build<T> = fn(&[Row]) -> Option<T>;
 
@@ -213,12 +226,35 @@ impl EntityCache {
         Arc::new(EntityCache { source, settings, maps, by_id, epoch: AtomicU64::new(0), id })
     }
 
-    /// Looks `key` up in the `kind` map, loading and building it on a miss.
+    /// Looks `key` up in the `kind` map, loading and building it on a miss. The value is shared by all
+    /// threads; [`get_local`](Self::get_local) is cheaper for values looked up on every request.
     pub async fn get<T: Send + Sync + 'static>(
         &self,
         kind: Kind,
         key: &str,
         build: Build<T>,
+    ) -> Result<Option<Arc<T>>, LookupError> {
+        self.lookup(kind, key, build, |shared| shared.clone()).await
+    }
+
+    /// Like [`get`](Self::get), but each worker thread keeps its own copy of the value: a hit then only
+    /// touches reference counts no other core writes (a count two cores share moves its cache line
+    /// between them on every clone and drop, which showed as a tenth of key-auth's cost).
+    pub async fn get_local<T: ThreadCopy + Send + Sync + 'static>(
+        &self,
+        kind: Kind,
+        key: &str,
+        build: Build<T>,
+    ) -> Result<Option<Arc<T>>, LookupError> {
+        self.lookup(kind, key, build, |shared| Arc::new(shared.thread_copy())).await
+    }
+
+    async fn lookup<T: Send + Sync + 'static>(
+        &self,
+        kind: Kind,
+        key: &str,
+        build: Build<T>,
+        local: impl FnOnce(&Arc<T>) -> Arc<T>,
     ) -> Result<Option<Arc<T>>, LookupError> {
         // Read before the shared cache is asked, so an entry fetched across an invalidation is kept under
         // the older epoch and never trusted.
@@ -227,10 +263,14 @@ impl EntityCache {
             return Ok(near.value.and_then(|v| v.downcast::<T>().ok()));
         }
         let entry = self.get_shared(kind, key, build).await?;
-        let near = NearEntry { value: entry.value.clone(), expires: entry.expires };
+        let value = downcast::<T>(&entry).map(|shared| local(&shared));
+        let near = NearEntry {
+            value: value.clone().map(|v| v as Arc<dyn std::any::Any + Send + Sync>),
+            expires: entry.expires,
+        };
         let cap = usize::try_from(self.settings.max_entries).unwrap_or(usize::MAX).clamp(1, NEAR_CAP);
         near_cache::put(self.id, epoch, kind as usize, key, near, cap);
-        Ok(downcast(&entry))
+        Ok(value)
     }
 
     /// The shared (all threads') cache of `kind`: an entry, loaded and built on a miss, or stale while the

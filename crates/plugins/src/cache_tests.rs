@@ -159,3 +159,45 @@ fn an_invalidation_reaches_the_fronts_of_other_threads() {
     assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap(), None, "this thread's front");
     assert_eq!(on_thread(cache), None);
 }
+
+/// A value with a header, as the credentials are.
+struct Tagged(http::HeaderValue);
+
+impl ThreadCopy for Tagged {
+    fn thread_copy(&self) -> Self {
+        Tagged(own_header(&self.0))
+    }
+}
+
+fn tagged(rows: &[Row]) -> Option<Tagged> {
+    key_of(rows).and_then(|k| http::HeaderValue::from_str(&k).ok()).map(Tagged)
+}
+
+#[test]
+fn each_thread_holds_its_own_copy_and_still_sees_invalidations() {
+    let table = Arc::new(Table::default());
+    table.rows.lock().unwrap().insert("k1".into(), key_row("k1"));
+    let cache = cache(table.clone(), CacheSettings::default());
+    let lookup = |cache: Arc<EntityCache>| {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let first = runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
+            let again = runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "a thread's hits return its one copy");
+            first
+        })
+        .join()
+        .unwrap()
+    };
+    let (a, b) = (lookup(cache.clone()), lookup(cache.clone()));
+    assert!(!Arc::ptr_eq(&a, &b), "two threads share no copy");
+    assert_eq!((a.0.as_bytes(), b.0.as_bytes()), (&b"k1"[..], &b"k1"[..]));
+    assert_ne!(a.0.as_bytes().as_ptr(), b.0.as_bytes().as_ptr(), "nor a header buffer");
+    assert_eq!(table.queries.load(Ordering::SeqCst), 1);
+    // A change to the row reaches a thread that holds a copy.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
+    table.rows.lock().unwrap().remove("k1");
+    runtime.block_on(cache.invalidate("keyauth_credentials", ID, None));
+    assert!(runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().is_none());
+}

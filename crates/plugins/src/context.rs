@@ -58,6 +58,20 @@ pub struct Consumer {
     pub custom_id_header: Option<HeaderValue>,
 }
 
+impl crate::cache::ThreadCopy for Consumer {
+    fn thread_copy(&self) -> Self {
+        use crate::cache::own_header;
+        Consumer {
+            id: self.id,
+            username: self.username.clone(),
+            custom_id: self.custom_id.clone(),
+            id_header: own_header(&self.id_header),
+            username_header: self.username_header.as_ref().map(own_header),
+            custom_id_header: self.custom_id_header.as_ref().map(own_header),
+        }
+    }
+}
+
 /// The credential a request authenticated with.
 #[derive(Debug, Clone)]
 pub struct Credential {

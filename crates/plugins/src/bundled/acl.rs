@@ -2,7 +2,7 @@
 //! tells the upstream which groups it has.
 
 use super::identity;
-use crate::cache::{Kind, Row};
+use crate::cache::{own_header, Kind, Row, ThreadCopy};
 use crate::context::{Exit, RequestCtx};
 use crate::runtime::Plugin;
 use http::header::{HeaderName, HeaderValue};
@@ -38,6 +38,12 @@ pub struct Acl {
 pub struct Groups {
     names: HashSet<String>,
     header: Option<HeaderValue>,
+}
+
+impl ThreadCopy for Groups {
+    fn thread_copy(&self) -> Self {
+        Groups { names: self.names.clone(), header: self.header.as_ref().map(own_header) }
+    }
 }
 
 fn build_groups(rows: &[Row]) -> Option<Groups> {
@@ -111,7 +117,7 @@ impl Plugin for Acl {
         let mut buffer = uuid::Uuid::encode_buffer();
         let key = consumer_id.hyphenated().encode_lower(&mut buffer);
         let groups =
-            ctx.cache.get(Kind::AclGroups, key, build_groups).await.map_err(|e| identity::lookup_failed(&e))?;
+            ctx.cache.get_local(Kind::AclGroups, key, build_groups).await.map_err(|e| identity::lookup_failed(&e))?;
         let Some(groups) = groups else {
             if self.deny {
                 return Ok(());

@@ -3,7 +3,7 @@
 //! Kong keep working.
 
 use super::identity::{self, unauthorized};
-use crate::cache::{Kind, Row};
+use crate::cache::{own_header, Kind, Row, ThreadCopy};
 use crate::context::{Exit, RequestCtx};
 use crate::runtime::Plugin;
 use base64::Engine;
@@ -42,6 +42,12 @@ pub struct BasicCredential {
     /// The stored hex digest.
     password: String,
     identifier: HeaderValue,
+}
+
+impl ThreadCopy for BasicCredential {
+    fn thread_copy(&self) -> Self {
+        BasicCredential { password: self.password.clone(), identifier: own_header(&self.identifier), ..*self }
+    }
 }
 
 fn build_credential(rows: &[Row]) -> Option<BasicCredential> {
@@ -106,7 +112,7 @@ impl BasicAuth {
         ctx: &RequestCtx<'_>,
         username: &str,
     ) -> Result<Option<std::sync::Arc<BasicCredential>>, Exit> {
-        ctx.cache.get(Kind::BasicAuth, username, build_credential).await.map_err(|e| identity::lookup_failed(&e))
+        ctx.cache.get_local(Kind::BasicAuth, username, build_credential).await.map_err(|e| identity::lookup_failed(&e))
     }
 
     async fn authenticate(&self, ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {

@@ -3,7 +3,7 @@
 
 use super::identity;
 use crate::auth::hmac_signature::{self as hmac, HmacFailure};
-use crate::cache::{Kind, Row};
+use crate::cache::{own_header, Kind, Row, ThreadCopy};
 use crate::context::{Exit, RequestCtx};
 use crate::runtime::Plugin;
 use http::header::{HeaderName, HeaderValue};
@@ -47,6 +47,12 @@ pub struct HmacCredential {
     identifier: HeaderValue,
 }
 
+impl ThreadCopy for HmacCredential {
+    fn thread_copy(&self) -> Self {
+        HmacCredential { secret: self.secret.clone(), identifier: own_header(&self.identifier), ..*self }
+    }
+}
+
 fn build_credential(rows: &[Row]) -> Option<HmacCredential> {
     let row = rows.first()?;
     Some(HmacCredential {
@@ -76,7 +82,7 @@ impl HmacAuth {
         let hide = check.credential_header.map(|h| h.name());
         let (params, algorithm) = check.result.map_err(|f| self.reject(f))?;
         let cache = ctx.cache;
-        let found = cache.get(Kind::HmacAuth, params.username, build_credential).await;
+        let found = cache.get_local(Kind::HmacAuth, params.username, build_credential).await;
         let Some(credential) = found.map_err(|e| identity::lookup_failed(&e))? else {
             return Err(self.reject(HmacFailure::UnknownCredential));
         };

@@ -36,7 +36,7 @@ pub fn build_consumer(rows: &[Row]) -> Option<Consumer> {
 pub async fn consumer_by_id(ctx: &RequestCtx<'_>, id: &Uuid) -> Result<Option<Arc<Consumer>>, LookupError> {
     let mut buffer = Uuid::encode_buffer();
     let key = id.hyphenated().encode_lower(&mut buffer);
-    ctx.cache.get(Kind::ConsumerById, key, build_consumer).await
+    ctx.cache.get_local(Kind::ConsumerById, key, build_consumer).await
 }
 
 /// Kong's `kong.client.load_consumer(key, true)`: by id, then by username.
@@ -46,7 +46,7 @@ pub async fn consumer_by_id_or_username(ctx: &RequestCtx<'_>, key: &str) -> Resu
             return Ok(Some(found));
         }
     }
-    ctx.cache.get(Kind::ConsumerByUsername, key, build_consumer).await
+    ctx.cache.get_local(Kind::ConsumerByUsername, key, build_consumer).await
 }
 
 /// Kong's `set_consumer` of the authentication plugins: authenticates the request and sets or clears the

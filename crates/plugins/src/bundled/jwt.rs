@@ -4,7 +4,7 @@
 
 use super::identity;
 use crate::auth::jwt_token::{self, JwtError, VerifyKey};
-use crate::cache::{Kind, Row};
+use crate::cache::{own_header, Kind, Row, ThreadCopy};
 use crate::context::{Credential, Exit, RequestCtx};
 use crate::runtime::Plugin;
 use http::header::{HeaderName, HeaderValue, COOKIE};
@@ -51,6 +51,17 @@ pub struct JwtCredential {
     identifier: HeaderValue,
     plain: VerifyKey,
     base64: VerifyKey,
+}
+
+impl ThreadCopy for JwtCredential {
+    fn thread_copy(&self) -> Self {
+        JwtCredential {
+            identifier: own_header(&self.identifier),
+            plain: self.plain.clone(),
+            base64: self.base64.clone(),
+            ..*self
+        }
+    }
 }
 
 fn build_credential(rows: &[Row]) -> Option<JwtCredential> {
@@ -138,7 +149,8 @@ impl Jwt {
         };
         let token = jwt_token::parse(&raw).map_err(|e| self.reject(e))?;
         let key = token.key_claim(&self.config.key_claim_name).map_err(|e| self.reject(e))?.to_string();
-        let found = ctx.cache.get(Kind::Jwt, &key, build_credential).await.map_err(|e| identity::lookup_failed(&e))?;
+        let found =
+            ctx.cache.get_local(Kind::Jwt, &key, build_credential).await.map_err(|e| identity::lookup_failed(&e))?;
         let Some(credential) = found else {
             return Err(self.reject(JwtError::NoCredentials(self.config.key_claim_name.clone())));
         };

@@ -3,7 +3,7 @@
 
 use super::body::{BodyForm, FormValue};
 use super::identity::{self, unauthorized};
-use crate::cache::{Kind, Row};
+use crate::cache::{own_header, Kind, Row, ThreadCopy};
 use crate::context::{Exit, RequestCtx};
 use crate::runtime::Plugin;
 use http::header::{HeaderName, HeaderValue};
@@ -59,6 +59,12 @@ pub struct KeyCredential {
     /// Epoch seconds after which the key no longer authenticates.
     expires: Option<i64>,
     identifier: HeaderValue,
+}
+
+impl ThreadCopy for KeyCredential {
+    fn thread_copy(&self) -> Self {
+        KeyCredential { identifier: own_header(&self.identifier), ..*self }
+    }
 }
 
 fn build_credential(rows: &[Row]) -> Option<KeyCredential> {
@@ -164,8 +170,11 @@ impl KeyAuth {
             Some(key) if !key.is_empty() => key,
             _ => return Err(unauthorized(NO_API_KEY, &self.challenge)),
         };
-        let found =
-            ctx.cache.get(Kind::KeyAuth, &key, build_credential).await.map_err(|e| identity::lookup_failed(&e))?;
+        let found = ctx
+            .cache
+            .get_local(Kind::KeyAuth, &key, build_credential)
+            .await
+            .map_err(|e| identity::lookup_failed(&e))?;
         let credential = match found {
             Some(c) if c.expires.is_none_or(|at| at >= ctx.now) => c,
             _ => return Err(unauthorized(INVALID, &self.challenge)),
