@@ -120,6 +120,9 @@ impl Registry {
 
 /// One configured plugin, compiled.
 pub struct Instance {
+    /// Its place in the set's list of instances: what a request records of the plugins that ran, so it
+    /// takes no reference count the other workers also write.
+    index: u32,
     pub id: Uuid,
     pub name: Arc<str>,
     /// Bits of `Protocol::bit` for the plugin's `protocols`.
@@ -176,6 +179,8 @@ impl Slot {
 #[derive(Default)]
 pub struct PluginSet {
     slots: Vec<Slot>,
+    /// Every instance, by `Instance::index`.
+    instances: Vec<Arc<Instance>>,
     /// Absent only in the empty set a node starts with.
     cache: Option<Arc<EntityCache>>,
     /// Whether some global config has a rewrite phase.
@@ -204,6 +209,7 @@ impl PluginSet {
     ) -> (PluginSet, Vec<SkippedPlugin>) {
         let mut by_name: HashMap<Arc<str>, (i64, Slot)> = HashMap::new();
         let mut skipped = Vec::new();
+        let mut instances = Vec::new();
         for row in rows {
             if row.get("enabled").and_then(Value::as_bool) == Some(false) {
                 continue;
@@ -246,7 +252,12 @@ impl PluginSet {
             let scope = Scope { route: foreign("route"), service: foreign("service"), consumer: foreign("consumer") };
             let phases = handler.phases();
             let name: Arc<str> = Arc::from(name);
-            let instance = Arc::new(Instance { id, name: name.clone(), protocols, handler, phases });
+            let Ok(index) = u32::try_from(instances.len()) else {
+                skipped.push(skip("too many plugins".into()));
+                continue;
+            };
+            let instance = Arc::new(Instance { index, id, name: name.clone(), protocols, handler, phases });
+            instances.push(instance.clone());
             let (_, slot) = by_name
                 .entry(name)
                 .or_insert_with(|| (priority, Slot { scopes: HashMap::default(), consumer_scoped: false }));
@@ -261,7 +272,7 @@ impl PluginSet {
             |phase: fn(&Phases) -> bool| slots.iter().any(|s| s.scopes.get(&global).is_some_and(|i| phase(&i.phases)));
         let (rewrite, certificate) = (global_has(|p| p.rewrite), global_has(|p| p.certificate));
         let body_readers = slots.iter().any(|s| s.scopes.values().any(|i| i.handler.needs_body()));
-        (PluginSet { slots, cache: Some(cache), rewrite, certificate, body_readers }, skipped)
+        (PluginSet { slots, instances, cache: Some(cache), rewrite, certificate, body_readers }, skipped)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -316,47 +327,54 @@ impl PluginSet {
     }
 
     /// The access phase: resolves each plugin's config in priority order (after earlier plugins may have
-    /// set the consumer) and runs it. The configs that ran are pushed to `collected` for the response
-    /// phases, including when one of them exits.
-    pub async fn access(&self, ctx: &mut RequestCtx<'_>, collected: &mut Vec<Arc<Instance>>) -> Result<(), Exit> {
+    /// set the consumer) and runs it. The configs that ran are pushed to `collected` (as instance indexes)
+    /// for the response phases, including when one of them exits.
+    pub async fn access(&self, ctx: &mut RequestCtx<'_>, collected: &mut Vec<u32>) -> Result<(), Exit> {
         for slot in &self.slots {
             let consumer = ctx.consumer.as_ref().map(|c| c.id);
             let Some(instance) = slot.resolve(ctx.route_id, ctx.service_id, consumer) else { continue };
             if instance.protocols & ctx.protocol.bit() == 0 {
                 continue;
             }
-            collected.push(instance.clone());
+            collected.push(instance.index);
             instance.handler.access(ctx).await?;
         }
         Ok(())
     }
 }
 
-/// Runs the response-headers phase of the configs that ran in access.
-pub fn response_headers(collected: &[Arc<Instance>], status: u16, headers: &mut HeaderMap) {
-    for instance in collected.iter().filter(|i| i.phases.response_headers) {
-        instance.handler.response_headers(status, headers);
+impl PluginSet {
+    /// The configs that ran in access, from the indexes it collected.
+    fn ran<'a>(&'a self, collected: &'a [u32]) -> impl Iterator<Item = &'a Instance> + 'a {
+        collected.iter().filter_map(|i| self.instances.get(*i as usize)).map(|i| &**i)
     }
-}
 
-/// Runs the response-body phase over one chunk.
-pub fn response_body(collected: &[Arc<Instance>], mut chunk: Bytes, eof: bool) -> Bytes {
-    for instance in collected.iter().filter(|i| i.phases.response_body) {
-        chunk = instance.handler.response_body(chunk, eof);
+    /// Runs the response-headers phase of the configs that ran in access.
+    pub fn response_headers(&self, collected: &[u32], status: u16, headers: &mut HeaderMap) {
+        for instance in self.ran(collected).filter(|i| i.phases.response_headers) {
+            instance.handler.response_headers(status, headers);
+        }
     }
-    chunk
-}
 
-/// Runs the log phase.
-pub fn log(collected: &[Arc<Instance>], record: &LogRecord) {
-    for instance in collected.iter().filter(|i| i.phases.log) {
-        instance.handler.log(record);
+    /// Runs the response-body phase over one chunk.
+    pub fn response_body(&self, collected: &[u32], mut chunk: Bytes, eof: bool) -> Bytes {
+        for instance in self.ran(collected).filter(|i| i.phases.response_body) {
+            chunk = instance.handler.response_body(chunk, eof);
+        }
+        chunk
     }
-}
 
-/// Whether any collected config has `phase`.
-pub fn any_phase(collected: &[Arc<Instance>], phase: impl Fn(&Phases) -> bool) -> bool {
-    collected.iter().any(|i| phase(&i.phases))
+    /// Runs the log phase.
+    pub fn log(&self, collected: &[u32], record: &LogRecord) {
+        for instance in self.ran(collected).filter(|i| i.phases.log) {
+            instance.handler.log(record);
+        }
+    }
+
+    /// Whether any collected config has `phase`.
+    pub fn any_phase(&self, collected: &[u32], phase: impl Fn(&Phases) -> bool) -> bool {
+        self.ran(collected).any(|i| phase(&i.phases))
+    }
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ pub async fn handle(
             match phases::access(&target, &mut parts, body, (options.max_body_bytes, service.write_timeout)).await {
                 Ok((b, r)) => {
                     body = b;
-                    ran = Some(r);
+                    ran = Some((r, plugins));
                 }
                 Err(response) => return finish(response, request_id, proxy),
             }
@@ -236,7 +236,7 @@ pub async fn handle(
         Some(b) => {
             let mut buffer = Uuid::encode_buffer();
             let consumer =
-                ran.as_ref().and_then(|r| r.consumer_id).map(|id| &*id.hyphenated().encode_lower(&mut buffer));
+                ran.as_ref().and_then(|r| r.0.consumer_id).map(|id| &*id.hyphenated().encode_lower(&mut buffer));
             let picked =
                 dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query(), consumer);
             match picked {
@@ -276,7 +276,7 @@ pub async fn handle(
         Err(e) => {
             let response = e.response(request_id, &errors);
             let response = match ran {
-                Some(ran) => phases::respond(ran, response, started),
+                Some((ran, set)) => phases::respond(ran, set, response, started),
                 None => response,
             };
             return finish(response, request_id, proxy);
@@ -311,8 +311,8 @@ pub async fn handle(
     } else {
         response.map(|body| IdleTimeout::new(body, read_timeout).boxed())
     };
-    if let Some(ran) = ran {
-        response = phases::respond(ran, response, started);
+    if let Some((ran, set)) = ran {
+        response = phases::respond(ran, set, response, started);
     }
     if options.request_id_downstream {
         return with_request_id(response, request_id);

@@ -9,7 +9,6 @@ use crate::request_body::RequestBody;
 use crate::upstream::{BoxError, IdleTimeout};
 use bytes::Bytes;
 use gatehouse_plugins::context::ExitBody;
-use gatehouse_plugins::runtime::{self, Instance};
 use gatehouse_plugins::{Entity, EntityCache, Exit, LogRecord, PluginSet, Protocol, RequestCtx};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
@@ -26,7 +25,8 @@ use uuid::Uuid;
 pub(crate) struct Ran {
     /// The authenticated consumer's id, or the credential's when there is none (`hash_on = consumer`).
     pub consumer_id: Option<Uuid>,
-    collected: Vec<Arc<Instance>>,
+    /// The plugins that ran in access, as indexes into the set.
+    collected: Vec<u32>,
     response_headers: Vec<(HeaderName, HeaderValue)>,
     log: Option<LogRecord>,
 }
@@ -48,7 +48,7 @@ fn unix_now() -> i64 {
 
 /// The request identity the phases need besides the request itself.
 pub(crate) struct Target<'a> {
-    pub plugins: &'a PluginSet,
+    pub plugins: &'a Arc<PluginSet>,
     pub cache: &'a EntityCache,
     pub client_ip: IpAddr,
     pub protocol: Protocol,
@@ -109,7 +109,7 @@ pub(crate) async fn access(
     let (consumer_id, response_headers, body_bytes) =
         (ctx.consumer.as_ref().map(|c| c.id), std::mem::take(&mut ctx.response_headers), ctx.body.take());
     let hash_consumer = consumer_id.or(ctx.credential.as_ref().map(|c| c.id));
-    let wants_log = runtime::any_phase(&collected, |p| p.log);
+    let wants_log = target.plugins.any_phase(&collected, |p| p.log);
     let log = wants_log.then(|| LogRecord {
         method: parts.method.clone(),
         uri: parts.uri.clone(),
@@ -124,7 +124,7 @@ pub(crate) async fn access(
     });
     let ran = Ran { consumer_id: hash_consumer, collected, response_headers, log };
     if let Err(exit) = outcome {
-        return Err(respond(ran, exit_response(exit, target), Instant::now()));
+        return Err(respond(ran, target.plugins, exit_response(exit, target), Instant::now()));
     }
     let body = match body_bytes {
         Some(bytes) => {
@@ -153,14 +153,19 @@ fn exit_response(exit: Exit, target: &Target<'_>) -> Response<ProxyBody> {
 }
 
 /// Applies the response phases: headers now, the body and log phases as the body streams.
-pub(crate) fn respond(ran: Ran, mut response: Response<ProxyBody>, started: Instant) -> Response<ProxyBody> {
+pub(crate) fn respond(
+    ran: Ran,
+    plugins: &Arc<PluginSet>,
+    mut response: Response<ProxyBody>,
+    started: Instant,
+) -> Response<ProxyBody> {
     let status = response.status().as_u16();
     let headers = response.headers_mut();
     for (name, value) in ran.response_headers {
         headers.insert(name, value);
     }
-    runtime::response_headers(&ran.collected, status, headers);
-    let filters = runtime::any_phase(&ran.collected, |p| p.response_body);
+    plugins.response_headers(&ran.collected, status, headers);
+    let filters = plugins.any_phase(&ran.collected, |p| p.response_body);
     if !filters && ran.log.is_none() {
         return response;
     }
@@ -168,15 +173,16 @@ pub(crate) fn respond(ran: Ran, mut response: Response<ProxyBody>, started: Inst
         record.status = status;
         record
     });
-    let collected = Arc::new(ran.collected);
-    response.map(|inner| PhasedBody { inner, collected, filters, log, sent: 0, started }.boxed())
+    let ran = Arc::new((plugins.clone(), ran.collected));
+    response.map(|inner| PhasedBody { inner, ran, filters, log, sent: 0, started }.boxed())
 }
 
 /// A response body passed through the body phase chunk by chunk; the log phase is scheduled when it ends
 /// (or when the client goes away), on its own task so it never delays the response.
 struct PhasedBody {
     inner: ProxyBody,
-    collected: Arc<Vec<Arc<Instance>>>,
+    /// The set and the indexes of the plugins that ran (shared with the log task).
+    ran: Arc<(Arc<PluginSet>, Vec<u32>)>,
     filters: bool,
     log: Option<LogRecord>,
     sent: u64,
@@ -188,8 +194,8 @@ impl PhasedBody {
         if let Some(mut record) = self.log.take() {
             record.response_size = self.sent;
             record.latency = self.started.elapsed();
-            let collected = self.collected.clone();
-            tokio::spawn(async move { runtime::log(&collected, &record) });
+            let ran = self.ran.clone();
+            tokio::spawn(async move { ran.0.log(&ran.1, &record) });
         }
     }
 }
@@ -205,7 +211,7 @@ impl Body for PhasedBody {
                 let frame = match frame.into_data() {
                     Ok(data) => {
                         let eof = this.inner.is_end_stream();
-                        let data = if this.filters { runtime::response_body(&this.collected, data, eof) } else { data };
+                        let data = if this.filters { this.ran.0.response_body(&this.ran.1, data, eof) } else { data };
                         this.sent += data.len() as u64;
                         Frame::data(data)
                     }
@@ -219,7 +225,7 @@ impl Body for PhasedBody {
             Poll::Ready(None) => {
                 if this.filters {
                     // Give the body phase its end-of-stream call when the last chunk was not flagged.
-                    let tail = runtime::response_body(&this.collected, Bytes::new(), true);
+                    let tail = this.ran.0.response_body(&this.ran.1, Bytes::new(), true);
                     this.filters = false;
                     if !tail.is_empty() {
                         this.sent += tail.len() as u64;
