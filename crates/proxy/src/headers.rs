@@ -30,25 +30,45 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// Removes hop-by-hop headers, including those the `Connection` header names. `keep_upgrade` keeps
 /// `Upgrade`/`Connection: upgrade` for WebSocket and other tunnels.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(hyper::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        if !(keep_upgrade && name == hyper::header::UPGRADE) {
+    // One pass over the names finds the hop-by-hop headers present; most messages carry only `Connection`
+    // (`keep-alive`), so this removes what is there without hashing every name of the list, and allocates
+    // only when `Connection` names some other header.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        if keep_upgrade {
+            headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
+    if present & 1 != 0 {
+        let listed: Vec<HeaderName> = headers
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            // Names of the list itself go below (where `keep_upgrade` is honoured); `close` names nothing.
+            .filter(|t| {
+                !t.eq_ignore_ascii_case("close") && !HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(t))
+            })
+            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
+            .collect();
+        for name in listed {
             headers.remove(name);
         }
     }
     // `TE: trailers` is the one TE value allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
     let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in &HOP_BY_HOP {
-        if keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION) {
-            continue;
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        let kept = keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
+        if present & (1 << i) != 0 && !kept {
+            headers.remove(name);
         }
-        headers.remove(name);
     }
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
@@ -182,6 +202,28 @@ mod tests {
         grpc.insert("te", HeaderValue::from_static("trailers"));
         strip_hop_by_hop(&mut grpc, false);
         assert_eq!(grpc["te"], "trailers", "TE: trailers is the one end-to-end TE value");
+        let mut plain = HeaderMap::new();
+        plain.insert("x-keep", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut plain, false);
+        assert_eq!(plain.len(), 1, "a message without hop-by-hop headers is left alone");
+    }
+
+    #[test]
+    fn tunnels_keep_upgrade_and_lose_the_rest() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade, Keep-Alive, X-Hop, close"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("trailer", HeaderValue::from_static("x-sum"));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert!(h.get("keep-alive").is_none() && h.get("x-hop").is_none() && h.get("trailer").is_none());
+        let mut bare = HeaderMap::new();
+        bare.insert("upgrade", HeaderValue::from_static("websocket"));
+        strip_hop_by_hop(&mut bare, false);
+        assert!(bare.is_empty(), "Upgrade is hop-by-hop unless the request is a tunnel");
     }
 
     #[test]
