@@ -1,7 +1,8 @@
 //! Proxy benchmark: Gatehouse against nginx on the same machine, the same small upstream (an nginx server
 //! block answering `200 ok`) and the same wrk settings, with 1 route and with 10,000 routes. Reports
 //! requests/s and p99 for both, the ratio, and the node's RSS idle and with 10,000 routes. Each setting runs
-//! `BENCH_ROUNDS` (3) rounds of nginx then Gatehouse; the median round by ratio is reported.
+//! `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order alternating from round to
+//! round; the median round by ratio is reported.
 //!
 //! Run with `bench/proxy` (needs `nginx` and `wrk`; the script installs them with apt when missing).
 
@@ -47,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         PathBuf::from(std::env::var("GATEHOUSE_BIN").context("set GATEHOUSE_BIN to a release gatehouse binary")?);
     let seconds: u32 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let connections: u32 = std::env::var("BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
     let mut rows = Vec::new();
     let mut memory = Vec::new();
     for routes in [1usize, 10_000] {
@@ -67,15 +68,23 @@ async fn main() -> anyhow::Result<()> {
         create_routes(&node, upstream_port, routes).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let target = format!("/r{}", routes / 2);
-        // Warm both up, then measure side by side: rounds of nginx then Gatehouse, the median round (by
+        // Warm both up, then measure side by side: rounds of nginx and Gatehouse, the median round (by
         // ratio) reported, since one run alone swings by 20% on a shared 2-core machine.
         let nginx_url = format!("http://127.0.0.1:{nginx_port}{target}");
         let ours_url = format!("{}{target}", node.proxy_url());
         let _ = wrk(&nginx_url, 2, connections)?;
         let _ = wrk(&ours_url, 2, connections)?;
         let mut measured = Vec::new();
-        for _ in 0..rounds {
-            measured.push((wrk(&nginx_url, seconds, connections)?, wrk(&ours_url, seconds, connections)?));
+        for round in 0..rounds {
+            // Alternate which side goes first, so drift during a round favours neither.
+            let pair = if round % 2 == 0 {
+                let nginx_result = wrk(&nginx_url, seconds, connections)?;
+                (nginx_result, wrk(&ours_url, seconds, connections)?)
+            } else {
+                let ours = wrk(&ours_url, seconds, connections)?;
+                (wrk(&nginx_url, seconds, connections)?, ours)
+            };
+            measured.push(pair);
         }
         measured.sort_by(|a, b| (a.1 .0 / a.0 .0).total_cmp(&(b.1 .0 / b.0 .0)));
         let every: Vec<String> = measured.iter().map(|(n, g)| format!("{:.2}x", g.0 / n.0)).collect();
