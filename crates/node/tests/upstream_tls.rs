@@ -119,7 +119,9 @@ async fn https_health_checks_verify_against_lua_ssl_trusted_certificate() {
 #[tokio::test]
 async fn the_client_certificate_comes_from_the_service_or_else_its_upstream() {
     let mtls = EchoServer::start_mtls().await.expect("mTLS upstream");
-    let node = Node::start(binary(), NodeOptions::default()).await.expect("node");
+    // One worker: every request meets the TLS profile it remembers, so a stale one would show.
+    let options = NodeOptions { env: vec![("KONG_NGINX_WORKER_PROCESSES".into(), "1".into())], ..Default::default() };
+    let node = Node::start(binary(), options).await.expect("node");
     let (cert, key) = mtls.client_pem.clone().unwrap_or_default();
     let certificate = node.create("/certificates", json!({"cert": cert, "key": key})).await;
     let url = format!("https://127.0.0.1:{}/", mtls.addr.port());
@@ -139,4 +141,18 @@ async fn the_client_certificate_comes_from_the_service_or_else_its_upstream() {
     let (status, _) = node.admin(Method::PATCH, "/upstreams/mtls-pool", with_cert).await;
     assert_eq!(status, 200);
     assert_eq!(node.proxy_get("/pooled").await.0, 200, "the upstream's client_certificate stands in for the service's");
+
+    // Rotated in place (same id) to a certificate the upstream does not trust, and back: the next requests
+    // present whichever is current.
+    let (other_cert, other_key) = gatehouse_testkit::self_signed_pem(&["client.test"]).expect("certificate");
+    let path = format!("/certificates/{}", certificate["id"].as_str().unwrap_or_default());
+    for (cert, key, expected) in [(other_cert, other_key, 502), (cert, key, 200)] {
+        let (status, _) = node.admin(Method::PATCH, &path, json!({"cert": cert, "key": key})).await;
+        assert_eq!(status, 200);
+        gatehouse_testkit::wait_for("the rotated certificate", std::time::Duration::from_secs(5), || async {
+            (node.proxy_get("/direct").await.0 == expected).then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("after the rotation /direct should answer {expected}: {e}"));
+    }
 }

@@ -12,7 +12,10 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where one attempt goes.
@@ -42,14 +45,86 @@ pub(crate) struct UpstreamTls {
     pub client_certificate: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
 }
 
+/// What a worker remembers of a service's TLS profile. The profile is rebuilt only when the service, the
+/// CA certificates, the certificate store or the balancer it came from has been replaced; the entry holds
+/// those objects, so no newer one can take over an address it compares.
+struct RememberedProfile {
+    service: Arc<ServiceSpec>,
+    cas: Arc<HashMap<uuid::Uuid, String>>,
+    store: Arc<crate::tls::CertStore>,
+    balancer: Option<Arc<Balancer>>,
+    profile: Option<Arc<UpstreamTls>>,
+}
+
+impl RememberedProfile {
+    fn is_for(
+        &self,
+        service: &Arc<ServiceSpec>,
+        cas: &Arc<HashMap<uuid::Uuid, String>>,
+        store: &Arc<crate::tls::CertStore>,
+        balancer: Option<&Arc<Balancer>>,
+    ) -> bool {
+        Arc::ptr_eq(&self.service, service)
+            && Arc::ptr_eq(&self.cas, cas)
+            && Arc::ptr_eq(&self.store, store)
+            && match (&self.balancer, balancer) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+/// Profiles remembered per worker, by service id, at most this many (then forgotten all at once).
+const REMEMBERED_PROFILES: usize = 4096;
+
+thread_local! {
+    static PROFILES: RefCell<HashMap<uuid::Uuid, RememberedProfile>> = RefCell::new(HashMap::new());
+}
+
 impl UpstreamTls {
     /// The profile of `service`, or `None` for Kong's default (no verification, no client certificate).
     /// The client certificate is the service's, else its upstream's (Kong's `fallback_upstream_client_cert`).
+    /// Built once per worker for each version of its inputs, not per request: it copies CA certificates and
+    /// hashes them with the client certificate.
     pub fn of(
-        service: &ServiceSpec,
-        balancer: Option<&Balancer>,
+        service: &Arc<ServiceSpec>,
+        balancer: Option<&Arc<Balancer>>,
         snapshot: &crate::Snapshot,
         proxy: &Proxy,
+    ) -> Option<Arc<UpstreamTls>> {
+        let fallback = || balancer.and_then(|b| b.client_certificate());
+        if !(service.tls_verify || service.client_certificate.is_some() || fallback().is_some()) {
+            return None;
+        }
+        let store = proxy.certificates().current();
+        let cas = &snapshot.ca_certificates;
+        PROFILES.with(|cell| {
+            let mut remembered = cell.borrow_mut();
+            if let Some(entry) = remembered.get(&service.id).filter(|e| e.is_for(service, cas, &store, balancer)) {
+                return entry.profile.clone();
+            }
+            let profile = UpstreamTls::build(service, balancer.map(|b| &**b), cas, &store).map(Arc::new);
+            if remembered.len() >= REMEMBERED_PROFILES {
+                remembered.clear();
+            }
+            let entry = RememberedProfile {
+                service: service.clone(),
+                cas: cas.clone(),
+                store,
+                balancer: balancer.cloned(),
+                profile: profile.clone(),
+            };
+            remembered.insert(service.id, entry);
+            profile
+        })
+    }
+
+    fn build(
+        service: &ServiceSpec,
+        balancer: Option<&Balancer>,
+        cas: &HashMap<uuid::Uuid, String>,
+        store: &crate::tls::CertStore,
     ) -> Option<UpstreamTls> {
         use std::hash::{Hash, Hasher};
         let client_certificate_id = match service.client_certificate {
@@ -59,10 +134,8 @@ impl UpstreamTls {
         if !(service.tls_verify || client_certificate_id.is_some()) {
             return None;
         }
-        let ca_pems: Vec<String> =
-            service.ca_certificates.iter().filter_map(|id| snapshot.ca_certificates.get(id).cloned()).collect();
-        let client_certificate =
-            client_certificate_id.as_deref().and_then(|id| proxy.certificates().current().certificate(id));
+        let ca_pems: Vec<String> = service.ca_certificates.iter().filter_map(|id| cas.get(id).cloned()).collect();
+        let client_certificate = client_certificate_id.as_deref().and_then(|id| store.certificate(id));
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         // The certificate's bytes, not just its id: a rotated certificate keeps its id.
         let client_der = client_certificate.as_ref().and_then(|c| c.cert.first()).map(|c| c.as_ref().to_vec());

@@ -266,7 +266,7 @@ pub async fn handle(
         preserve_host,
         client_host: &host_header,
         buffer_request,
-        tls: upstream_tls.as_ref(),
+        tls: upstream_tls.as_deref(),
         resolved,
     };
     let result = dispatch::send(proxy, request, &destination, first).await;
@@ -331,7 +331,7 @@ struct Plan {
     buffer_response: bool,
     /// Set when the service's host names an upstream.
     balancer: Option<std::sync::Arc<crate::balancer::Balancer>>,
-    upstream_tls: Option<dispatch::UpstreamTls>,
+    upstream_tls: Option<std::sync::Arc<dispatch::UpstreamTls>>,
     /// The snapshot's plugins and the matched route's entity, when the snapshot has plugins.
     #[allow(clippy::type_complexity)]
     plugins: Option<(
@@ -381,7 +381,7 @@ fn plan(
     };
     let upstream_path = matched.upstream_uri(service.path.as_deref(), &normalized);
     let balancer = snapshot.balancers.by_name.get(&service.host).cloned();
-    let upstream_tls = dispatch::UpstreamTls::of(&service, balancer.as_deref(), &snapshot, proxy);
+    let upstream_tls = dispatch::UpstreamTls::of(&service, balancer.as_ref(), &snapshot, proxy);
     let plugins = (!snapshot.plugins.is_empty()).then(|| (snapshot.plugins.clone(), route.id, route.entity.clone()));
     Ok(Plan {
         plugins,
