@@ -120,9 +120,6 @@ impl Registry {
 
 /// One configured plugin, compiled.
 pub struct Instance {
-    /// Its place in the set's list of instances: what a request records of the plugins that ran, so it
-    /// takes no reference count the other workers also write.
-    index: u32,
     pub id: Uuid,
     pub name: Arc<str>,
     /// Bits of `Protocol::bit` for the plugin's `protocols`.
@@ -144,21 +141,24 @@ struct Scope {
     consumer: Option<Uuid>,
 }
 
-/// All configs of one plugin name.
+/// The scope with no route, service or consumer.
+const GLOBAL: Scope = Scope { route: None, service: None, consumer: None };
+
+/// All configs of one plugin name, as indexes into the set's instances.
 struct Slot {
-    scopes: HashMap<Scope, Arc<Instance>, foldhash::fast::RandomState>,
+    scopes: HashMap<Scope, u32, foldhash::fast::RandomState>,
     consumer_scoped: bool,
 }
 
 impl Slot {
     /// The most specific config for this request, in Kong's precedence order.
-    fn resolve(&self, route: Option<Uuid>, service: Option<Uuid>, consumer: Option<Uuid>) -> Option<&Arc<Instance>> {
+    fn resolve(&self, route: Option<Uuid>, service: Option<Uuid>, consumer: Option<Uuid>) -> Option<u32> {
         let consumer = if self.consumer_scoped { consumer } else { None };
         let get = |r: Option<Uuid>, s: Option<Uuid>, c: Option<Uuid>| {
             // A combination naming an entity this request does not have cannot match.
             let usable = (r.is_none() || route.is_some()) && (s.is_none() || service.is_some());
             let usable = usable && (c.is_none() || consumer.is_some());
-            usable.then(|| self.scopes.get(&Scope { route: r, service: s, consumer: c })).flatten()
+            usable.then(|| self.scopes.get(&Scope { route: r, service: s, consumer: c }).copied()).flatten()
         };
         let (r, s, c) = (route, service, consumer);
         let with_consumer = || {
@@ -179,8 +179,9 @@ impl Slot {
 #[derive(Default)]
 pub struct PluginSet {
     slots: Vec<Slot>,
-    /// Every instance, by `Instance::index`.
-    instances: Vec<Arc<Instance>>,
+    /// Every config; slots and requests refer to them by index, so a request that records which plugins
+    /// ran takes no reference count the other workers also write.
+    instances: Vec<Instance>,
     /// Absent only in the empty set a node starts with.
     cache: Option<Arc<EntityCache>>,
     /// Whether some global config has a rewrite phase.
@@ -256,23 +257,35 @@ impl PluginSet {
                 skipped.push(skip("too many plugins".into()));
                 continue;
             };
-            let instance = Arc::new(Instance { index, id, name: name.clone(), protocols, handler, phases });
-            instances.push(instance.clone());
+            instances.push(Instance { id, name: name.clone(), protocols, handler, phases });
             let (_, slot) = by_name
                 .entry(name)
                 .or_insert_with(|| (priority, Slot { scopes: HashMap::default(), consumer_scoped: false }));
             slot.consumer_scoped |= scope.consumer.is_some();
-            slot.scopes.insert(scope, instance);
+            slot.scopes.insert(scope, index);
         }
         let mut slots: Vec<(Arc<str>, i64, Slot)> = by_name.into_iter().map(|(n, (p, s))| (n, p, s)).collect();
         slots.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let slots: Vec<Slot> = slots.into_iter().map(|(_, _, s)| s).collect();
-        let global = Scope { route: None, service: None, consumer: None };
-        let global_has =
-            |phase: fn(&Phases) -> bool| slots.iter().any(|s| s.scopes.get(&global).is_some_and(|i| phase(&i.phases)));
-        let (rewrite, certificate) = (global_has(|p| p.rewrite), global_has(|p| p.certificate));
-        let body_readers = slots.iter().any(|s| s.scopes.values().any(|i| i.handler.needs_body()));
-        (PluginSet { slots, instances, cache: Some(cache), rewrite, certificate, body_readers }, skipped)
+        let set = PluginSet { slots, instances, cache: Some(cache), ..PluginSet::default() };
+        let rewrite = set.globals().any(|i| i.phases.rewrite);
+        let certificate = set.globals().any(|i| i.phases.certificate);
+        let body_readers = set
+            .slots
+            .iter()
+            .flat_map(|s| s.scopes.values())
+            .filter_map(|i| set.instance(*i))
+            .any(|i| i.handler.needs_body());
+        (PluginSet { rewrite, certificate, body_readers, ..set }, skipped)
+    }
+
+    fn instance(&self, index: u32) -> Option<&Instance> {
+        self.instances.get(index as usize)
+    }
+
+    /// The global config of each plugin that has one, in priority order.
+    fn globals(&self) -> impl Iterator<Item = &Instance> + '_ {
+        self.slots.iter().filter_map(|s| s.scopes.get(&GLOBAL)).filter_map(|i| self.instance(*i))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -297,16 +310,18 @@ impl PluginSet {
     /// Whether a config that applies to this route and service (before authentication) reads the body.
     pub fn needs_body(&self, route: Option<Uuid>, service: Option<Uuid>) -> bool {
         self.body_readers
-            && self.slots.iter().filter_map(|s| s.resolve(route, service, None)).any(|i| i.handler.needs_body())
+            && self
+                .slots
+                .iter()
+                .filter_map(|s| s.resolve(route, service, None).and_then(|i| self.instance(i)))
+                .any(|i| i.handler.needs_body())
     }
 
     /// The rewrite phase: global configs only.
     pub fn rewrite(&self, ctx: &mut RequestCtx<'_>) -> Result<(), Exit> {
-        for slot in &self.slots {
-            if let Some(instance) = slot.scopes.get(&Scope { route: None, service: None, consumer: None }) {
-                if instance.phases.rewrite && instance.protocols & ctx.protocol.bit() != 0 {
-                    instance.handler.rewrite(ctx)?;
-                }
+        for instance in self.globals() {
+            if instance.phases.rewrite && instance.protocols & ctx.protocol.bit() != 0 {
+                instance.handler.rewrite(ctx)?;
             }
         }
         Ok(())
@@ -316,12 +331,8 @@ impl PluginSet {
     /// set the certificate, the last plugin that picks one wins.
     pub fn certificate(&self, hello: &ClientHelloInfo<'_>) -> Option<ServerCertificate> {
         let mut chosen = None;
-        for slot in &self.slots {
-            if let Some(instance) = slot.scopes.get(&Scope { route: None, service: None, consumer: None }) {
-                if instance.phases.certificate {
-                    chosen = instance.handler.certificate(hello).or(chosen);
-                }
-            }
+        for instance in self.globals().filter(|i| i.phases.certificate) {
+            chosen = instance.handler.certificate(hello).or(chosen);
         }
         chosen
     }
@@ -332,21 +343,20 @@ impl PluginSet {
     pub async fn access(&self, ctx: &mut RequestCtx<'_>, collected: &mut Vec<u32>) -> Result<(), Exit> {
         for slot in &self.slots {
             let consumer = ctx.consumer.as_ref().map(|c| c.id);
-            let Some(instance) = slot.resolve(ctx.route_id, ctx.service_id, consumer) else { continue };
+            let Some(index) = slot.resolve(ctx.route_id, ctx.service_id, consumer) else { continue };
+            let Some(instance) = self.instance(index) else { continue };
             if instance.protocols & ctx.protocol.bit() == 0 {
                 continue;
             }
-            collected.push(instance.index);
+            collected.push(index);
             instance.handler.access(ctx).await?;
         }
         Ok(())
     }
-}
 
-impl PluginSet {
     /// The configs that ran in access, from the indexes it collected.
     fn ran<'a>(&'a self, collected: &'a [u32]) -> impl Iterator<Item = &'a Instance> + 'a {
-        collected.iter().filter_map(|i| self.instances.get(*i as usize)).map(|i| &**i)
+        collected.iter().filter_map(|i| self.instance(*i))
     }
 
     /// Runs the response-headers phase of the configs that ran in access.

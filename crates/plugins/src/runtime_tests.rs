@@ -31,8 +31,8 @@ fn termination(status: u16, route: bool, service: bool, consumer: bool) -> Map<S
 fn winner(set: &PluginSet, route: bool, service: bool, consumer: bool) -> Option<u16> {
     let id = |on: bool, s: &str| on.then(|| Uuid::parse_str(s).unwrap());
     let slot = set.slots.first()?;
-    let instance = slot.resolve(id(route, R), id(service, S), id(consumer, C))?;
-    match &instance.handler {
+    let index = slot.resolve(id(route, R), id(service, S), id(consumer, C))?;
+    match &set.instance(index)?.handler {
         Handler::RequestTermination(t) => Some(t.status_code()),
         _ => None,
     }
@@ -95,6 +95,12 @@ fn slots_run_in_priority_order() {
     acl.insert("config".into(), json!({"allow": ["a"]}));
     let rt = termination(503, false, false, false);
     let (set, _) = PluginSet::build(&[rt, acl, key_auth], &Registry::default(), cache());
-    let names: Vec<&str> = set.slots.iter().filter_map(|s| s.scopes.values().next()).map(|i| &*i.name).collect();
+    let names: Vec<&str> = set
+        .slots
+        .iter()
+        .filter_map(|s| s.scopes.values().next())
+        .filter_map(|i| set.instance(*i))
+        .map(|i| &*i.name)
+        .collect();
     assert_eq!(names, ["key-auth", "acl", "request-termination"]);
 }
