@@ -98,10 +98,21 @@ pub enum Kind {
     AclGroups,
 }
 
-/// How many kinds there are (the per-thread front has a map for each).
+/// How many kinds there are (the shared cache and the per-thread front have a map for each).
 pub(crate) const KINDS: usize = Kind::AclGroups as usize + 1;
 
 impl Kind {
+    /// Every kind, in the order of their maps.
+    const ALL: [Kind; KINDS] = [
+        Kind::ConsumerById,
+        Kind::ConsumerByUsername,
+        Kind::KeyAuth,
+        Kind::BasicAuth,
+        Kind::Jwt,
+        Kind::HmacAuth,
+        Kind::AclGroups,
+    ];
+
     /// The table and field a single-row lookup reads.
     fn lookup(self) -> (&'static str, &'static str) {
         match self {
@@ -162,7 +173,8 @@ type KeyIndex = Arc<Mutex<HashMap<Uuid, Vec<(Kind, String)>>>>;
 pub struct EntityCache {
     source: Arc<dyn EntitySource>,
     settings: CacheSettings,
-    maps: HashMap<Kind, Inner>,
+    /// One map per kind, by `Kind as usize`.
+    maps: [Inner; KINDS],
     /// Which cache keys were built from which row, so a change to a row (its old key included) drops them.
     by_id: KeyIndex,
     /// Bumped by every invalidation; a load that saw it move is repeated, and the per-thread fronts
@@ -191,36 +203,23 @@ pub type Build<T> = fn(&[Row]) -> Option<T>;
 impl EntityCache {
     pub fn new(source: Arc<dyn EntitySource>, settings: CacheSettings) -> Arc<EntityCache> {
         let by_id: KeyIndex = Arc::default();
-        let kinds = [
-            Kind::ConsumerById,
-            Kind::ConsumerByUsername,
-            Kind::KeyAuth,
-            Kind::BasicAuth,
-            Kind::Jwt,
-            Kind::HmacAuth,
-            Kind::AclGroups,
-        ];
-        let maps = kinds
-            .into_iter()
-            .map(|kind| {
-                let index = by_id.clone();
-                let cache = moka::future::Cache::builder()
-                    .max_capacity(settings.max_entries.max(1))
-                    .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| {
-                        let Ok(mut index) = index.lock() else { return };
-                        for id in entry.ids.iter() {
-                            if let Some(keys) = index.get_mut(id) {
-                                keys.retain(|(k, v)| !(*k == kind && v == key.as_str()));
-                                if keys.is_empty() {
-                                    index.remove(id);
-                                }
+        let maps = Kind::ALL.map(|kind| {
+            let index = by_id.clone();
+            moka::future::Cache::builder()
+                .max_capacity(settings.max_entries.max(1))
+                .eviction_listener(move |key: Arc<String>, entry: Entry, _cause| {
+                    let Ok(mut index) = index.lock() else { return };
+                    for id in entry.ids.iter() {
+                        if let Some(keys) = index.get_mut(id) {
+                            keys.retain(|(k, v)| !(*k == kind && v == key.as_str()));
+                            if keys.is_empty() {
+                                index.remove(id);
                             }
                         }
-                    })
-                    .build();
-                (kind, cache)
-            })
-            .collect();
+                    }
+                })
+                .build()
+        });
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         Arc::new(EntityCache { source, settings, maps, by_id, epoch: AtomicU64::new(0), id })
@@ -281,9 +280,7 @@ impl EntityCache {
         key: &str,
         build: Build<T>,
     ) -> Result<Entry, LookupError> {
-        let Some(map) = self.maps.get(&kind) else {
-            return Ok(Entry { value: None, ids: Arc::from([]), expires: None });
-        };
+        let map = &self.maps[kind as usize];
         let now = Instant::now();
         let stale = match map.get(key).await {
             Some(entry) if entry.fresh(now) => return Ok(entry),
@@ -358,9 +355,7 @@ impl EntityCache {
             }
         }
         for (kind, key) in keys {
-            if let Some(map) = self.maps.get(&kind) {
-                map.invalidate(&key).await;
-            }
+            self.maps[kind as usize].invalidate(&key).await;
         }
         // Again once the shared entries are gone: a thread that read the first bump may have fetched an
         // entry this call was about to drop.
@@ -370,7 +365,7 @@ impl EntityCache {
     /// Drops everything (after a resync, when changes may have been missed).
     pub fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        for map in self.maps.values() {
+        for map in &self.maps {
             map.invalidate_all();
         }
         if let Ok(mut index) = self.by_id.lock() {
@@ -381,13 +376,9 @@ impl EntityCache {
 
     /// Entries currently held, per kind (for tests and status).
     pub async fn len(&self, kind: Kind) -> u64 {
-        match self.maps.get(&kind) {
-            Some(map) => {
-                map.run_pending_tasks().await;
-                map.entry_count()
-            }
-            None => 0,
-        }
+        let map = &self.maps[kind as usize];
+        map.run_pending_tasks().await;
+        map.entry_count()
     }
 }
 
