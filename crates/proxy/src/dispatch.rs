@@ -261,13 +261,22 @@ impl Destination<'_> {
         }
     }
 
-    /// The next target after a failed attempt, skipping those already tried.
-    fn next(&self, previous: &Pick, tried: &[SocketAddr]) -> Option<Pick> {
-        let b = self.balancer?;
-        match previous.hash {
+    /// Reports a failed attempt: a timeout, or a TCP failure.
+    fn report_failure(&self, pick: Option<&Pick>, timed_out: bool, started: Instant) {
+        self.report(pick, if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+    }
+
+    /// Before a retry: with a balancer, moves `pick` to the next target, skipping those already tried.
+    fn retry_target(&self, pick: &mut Option<Pick>, tried: &mut Vec<SocketAddr>) -> Result<(), ProxyError> {
+        let Some(previous) = pick.take() else { return Ok(()) };
+        tried.push(previous.addr);
+        let b = self.balancer.ok_or(ProxyError::BadGateway)?;
+        let next = match previous.hash {
             Some(hash) => b.pick_with_hash(hash, tried),
             None => b.pick(&HashInput::default(), tried),
-        }
+        };
+        *pick = Some(next.ok_or(ProxyError::BadGateway)?);
+        Ok(())
     }
 }
 
@@ -372,16 +381,13 @@ async fn send_pooled(
             }
         };
         let timed_out = matches!(error, SendError::ConnectTimeout(_)) || is_timeout(&error);
-        to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+        to.report_failure(pick.as_ref(), timed_out, started);
         match unsent {
             Some(unsent) if error.before_sending() && !timed_out && attempt < service.retries => {
                 attempt += 1;
                 tracing::debug!(%error, attempt, "upstream connect failed; retrying");
                 request = unsent;
-                if let Some(previous) = pick.take() {
-                    tried.push(previous.addr);
-                    pick = Some(to.next(&previous, &tried).ok_or(ProxyError::BadGateway)?);
-                }
+                to.retry_target(&mut pick, &mut tried)?;
             }
             _ => return Err(classify(&error, timed_out)),
         }
@@ -436,16 +442,13 @@ async fn send_with_client(
                 }
                 Ok(Err(e)) => {
                     let timed_out = is_timeout(&e);
-                    to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+                    to.report_failure(pick.as_ref(), timed_out, started);
                     if !(e.is_connect() && !timed_out && attempt < service.retries) {
                         return Err(classify(&e, timed_out));
                     }
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "upstream connect failed; retrying");
-                    if let Some(previous) = pick.take() {
-                        tried.push(previous.addr);
-                        pick = Some(to.next(&previous, &tried).ok_or(ProxyError::BadGateway)?);
-                    }
+                    to.retry_target(&mut pick, &mut tried)?;
                 }
                 Err(_) => {
                     to.report(pick.as_ref(), Outcome::Timeout, started);
@@ -470,7 +473,7 @@ async fn send_with_client(
         }
         Ok(Err(e)) => {
             let timed_out = is_timeout(&e);
-            to.report(pick.as_ref(), if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
+            to.report_failure(pick.as_ref(), timed_out, started);
             Err(classify(&e, timed_out))
         }
         Err(_) => {
