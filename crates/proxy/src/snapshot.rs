@@ -66,10 +66,8 @@ impl ServiceSpec {
         let bracketed = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() };
         let host_header = if default_port { bracketed.clone() } else { format!("{bracketed}:{port}") };
         let scheme = if matches!(protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
-        let resolve_per_request = host.parse::<std::net::IpAddr>().is_err()
-            && !host.starts_with('[')
-            && !matches!(protocol.as_str(), "grpc" | "grpcs");
-        let address = crate::balancer::unbracketed(&host).parse().ok().map(|ip| std::net::SocketAddr::new(ip, port));
+        let address = crate::balancer::parse_ip(&host).map(|ip| std::net::SocketAddr::new(ip, port));
+        let resolve_per_request = address.is_none() && !matches!(protocol.as_str(), "grpc" | "grpcs");
         Ok(ServiceSpec {
             id,
             address,

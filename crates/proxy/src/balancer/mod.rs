@@ -17,7 +17,7 @@ pub use active::ProbeTls;
 pub use config::Algorithm;
 pub use hash::{xxhash32, HashInput, Lookup};
 pub use health::{InFlightGuard, Outcome};
-pub(crate) use resolve::unbracketed;
+pub(crate) use resolve::{parse_ip, unbracketed};
 pub use resolve::{DnsResolver, Resolve};
 
 use config::UpstreamConfig;
