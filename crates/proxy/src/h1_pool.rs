@@ -48,6 +48,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Whether it has been idle for less than `timeout` at `now`.
+    fn fresh(&self, now: Instant, timeout: Duration) -> bool {
+        now.duration_since(self.since) < timeout
+    }
+}
+
 #[derive(Default)]
 struct Pools {
     idle: HashMap<SocketAddr, Vec<Idle>>,
@@ -60,7 +67,7 @@ impl Pools {
     fn sweep(&mut self, timeout: Duration) -> bool {
         let now = Instant::now();
         self.idle.retain(|_, list| {
-            list.retain(|idle| now.duration_since(idle.since) < timeout);
+            list.retain(|idle| idle.fresh(now, timeout));
             !list.is_empty()
         });
         !self.idle.is_empty()
@@ -122,7 +129,7 @@ fn checkout(addr: SocketAddr, keep_alive: &KeepAlive) -> Option<Conn> {
             let now = Instant::now();
             let list = pools.idle.get_mut(&addr)?;
             while let Some(idle) = list.pop() {
-                if now.duration_since(idle.since) < keep_alive.idle_timeout {
+                if idle.fresh(now, keep_alive.idle_timeout) {
                     return Some(idle.conn);
                 }
             }
