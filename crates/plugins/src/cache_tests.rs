@@ -127,6 +127,16 @@ async fn a_load_that_overlaps_an_invalidation_is_repeated() {
     assert!(cache.get(Kind::KeyAuth, "k4", key_of).await.unwrap().is_none());
 }
 
+/// A single-threaded runtime, as each proxy worker runs.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// Runs `f` on a new thread with its own runtime (so with its own cache front) and returns its result.
+fn on_new_thread<T: Send + 'static>(f: impl FnOnce(&tokio::runtime::Runtime) -> T + Send + 'static) -> T {
+    std::thread::spawn(move || f(&runtime())).join().unwrap()
+}
+
 /// Each thread answers hits from its own front; an invalidation on one thread must reach the others.
 #[test]
 fn an_invalidation_reaches_the_fronts_of_other_threads() {
@@ -134,14 +144,11 @@ fn an_invalidation_reaches_the_fronts_of_other_threads() {
     table.rows.lock().unwrap().insert("k3".into(), key_row("k3"));
     let cache = cache(table.clone(), CacheSettings::default());
     let on_thread = |cache: Arc<EntityCache>| {
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        on_new_thread(move |runtime| {
             runtime.block_on(async { cache.get(Kind::KeyAuth, "k3", key_of).await.unwrap().as_deref().cloned() })
         })
-        .join()
-        .unwrap()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = runtime();
     assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap().as_deref(), Some(&"k3".into()));
     assert_eq!(on_thread(cache.clone()), Some("k3".into()));
     let queries = table.queries.load(Ordering::SeqCst);
@@ -150,12 +157,7 @@ fn an_invalidation_reaches_the_fronts_of_other_threads() {
     // The row is deleted; another thread applies the change.
     table.rows.lock().unwrap().clear();
     let invalidating = cache.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(invalidating.invalidate("keyauth_credentials", ID, None));
-    })
-    .join()
-    .unwrap();
+    on_new_thread(move |runtime| runtime.block_on(invalidating.invalidate("keyauth_credentials", ID, None)));
     assert_eq!(runtime.block_on(cache.get(Kind::KeyAuth, "k3", key_of)).unwrap(), None, "this thread's front");
     assert_eq!(on_thread(cache), None);
 }
@@ -179,15 +181,12 @@ fn each_thread_holds_its_own_copy_and_still_sees_invalidations() {
     table.rows.lock().unwrap().insert("k1".into(), key_row("k1"));
     let cache = cache(table.clone(), CacheSettings::default());
     let lookup = |cache: Arc<EntityCache>| {
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        on_new_thread(move |runtime| {
             let first = runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
             let again = runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
             assert!(Arc::ptr_eq(&first, &again), "a thread's hits return its one copy");
             first
         })
-        .join()
-        .unwrap()
     };
     let (a, b) = (lookup(cache.clone()), lookup(cache.clone()));
     assert!(!Arc::ptr_eq(&a, &b), "two threads share no copy");
@@ -195,7 +194,7 @@ fn each_thread_holds_its_own_copy_and_still_sees_invalidations() {
     assert_ne!(a.0.as_bytes().as_ptr(), b.0.as_bytes().as_ptr(), "nor a header buffer");
     assert_eq!(table.queries.load(Ordering::SeqCst), 1);
     // A change to the row reaches a thread that holds a copy.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let runtime = runtime();
     runtime.block_on(cache.get_local(Kind::KeyAuth, "k1", tagged)).unwrap().unwrap();
     table.rows.lock().unwrap().remove("k1");
     runtime.block_on(cache.invalidate("keyauth_credentials", ID, None));
