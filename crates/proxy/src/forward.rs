@@ -256,8 +256,8 @@ pub async fn handle(
         },
         _ => None,
     };
-    let proxy_latency = started.elapsed();
     let upstream_started = Instant::now();
+    let proxy_latency = upstream_started.duration_since(started);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
     let destination = dispatch::Destination {
         service: &service,
