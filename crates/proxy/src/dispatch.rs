@@ -280,8 +280,8 @@ impl Destination<'_> {
     }
 }
 
-/// Sends the request. Plain-`http` requests go through this worker's own keep-alive pool; `https` and gRPC
-/// through hyper's pooled client (TLS, h2). Returns the response and the target that answered (its
+/// Sends the request. Plain-`http` requests go through this worker's own keep-alive pool; `https`, gRPC
+/// and upgrades through hyper's pooled client (TLS, h2, tunnels). Returns the response and the target that answered (its
 /// `Set-Cookie`, in-flight slot).
 pub(crate) async fn send(
     proxy: &Proxy,
@@ -289,13 +289,19 @@ pub(crate) async fn send(
     to: &Destination<'_>,
     first: Option<Pick>,
 ) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
-    if to.service.protocol == "http" && to.address(first.as_ref()).is_some() {
+    // Upgrades (WebSocket) go through hyper's client, which hands the connection over as the tunnel.
+    let upgrade = request.headers().contains_key(hyper::header::UPGRADE);
+    if to.service.protocol == "http" && !upgrade && to.address(first.as_ref()).is_some() {
         return send_pooled(proxy, request, to, first).await;
     }
     send_with_client(proxy, request, to, first).await
 }
 
-/// The request body as sent upstream: whole when the route buffers requests (or a plugin read it), else
+fn empty_body() -> UpstreamRequestBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// The request body as sent upstream (one that has not ended): whole when the route buffers requests (or a plugin read it), else
 /// streamed under `write_timeout` and `client_max_body_size`.
 async fn upstream_body(
     proxy: &Proxy,
@@ -304,9 +310,6 @@ async fn upstream_body(
 ) -> Result<Request<UpstreamRequestBody>, ProxyError> {
     let service = to.service;
     let limit = proxy.options.max_body_bytes;
-    if request.body().is_end_stream() {
-        return Ok(request.map(|_| Empty::new().map_err(|never| match never {}).boxed()));
-    }
     Ok(if to.buffer_request || matches!(request.body(), RequestBody::Buffered(_)) {
         let (mut parts, body) = request.into_parts();
         let bytes = match body {
@@ -346,7 +349,10 @@ async fn send_pooled(
 ) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
     let service = to.service;
     let bodiless = request.body().is_end_stream();
-    let mut request = upstream_body(proxy, request, to).await?;
+    let mut request = match bodiless {
+        true => request.map(|_| empty_body()),
+        false => upstream_body(proxy, request, to).await?,
+    };
     let deadline = head_deadline(to, bodiless);
     let options = &proxy.options;
     let keep_alive = KeepAlive {
@@ -357,9 +363,6 @@ async fn send_pooled(
     let (mut pick, mut attempt, mut tried) = (first, 0, Vec::new());
     loop {
         let addr = to.address(pick.as_ref()).ok_or(ProxyError::BadGateway)?;
-        let path = hyper::http::uri::PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(to.path.as_bytes()))
-            .map_err(|_| ProxyError::BadRequest)?;
-        *request.uri_mut() = Uri::from(path);
         match to.host(pick.as_ref()) {
             Some(host) => request.headers_mut().insert(HOST, host),
             None => request
@@ -368,7 +371,8 @@ async fn send_pooled(
         };
         let started = Instant::now();
         let sent =
-            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, request)).await;
+            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, to.path, request))
+                .await;
         let (error, unsent) = match sent {
             Ok(Ok(response)) => {
                 to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
@@ -457,7 +461,10 @@ async fn send_with_client(
             }
         }
     }
-    let mut request = upstream_body(proxy, request, to).await?;
+    let mut request = match request.body().is_end_stream() {
+        true => request.map(|_| empty_body()),
+        false => upstream_body(proxy, request, to).await?,
+    };
     to.prepare(&mut request, pick.as_ref())?;
     let started = Instant::now();
     let client = if grpc {

@@ -10,6 +10,7 @@ pub mod dns;
 mod error_page;
 mod errors;
 mod forward;
+mod h1_codec;
 mod h1_pool;
 mod headers;
 mod phases;

@@ -1,0 +1,299 @@
+//! HTTP/1.1 framing for upstream connections: the request head as sent, the response head as parsed with
+//! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; the response
+//! head stays in one buffer that header values share rather than copy.
+
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::{Method, StatusCode, Version};
+use std::io::Write as _;
+use std::mem::MaybeUninit;
+
+/// Most headers accepted in a response head (hyper's client default).
+const MAX_HEADERS: usize = 100;
+/// Largest response head accepted (hyper's client default buffer limit).
+pub(crate) const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
+
+/// Why an upstream message cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CodecError {
+    #[error("invalid response head from upstream: {0}")]
+    Parse(#[from] httparse::Error),
+    #[error("upstream response head is larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    #[error("invalid upstream response: {0}")]
+    Invalid(&'static str),
+    #[error("invalid chunk size in upstream body")]
+    ChunkSize,
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes the connection (no length given).
+    UntilClose,
+}
+
+/// How the request body goes out: the framing, and the header announcing it when the request had none.
+pub(crate) fn request_framing(
+    headers: &HeaderMap,
+    body_ended: bool,
+    exact_size: Option<u64>,
+) -> (Framing, &'static [u8]) {
+    if body_ended {
+        return (Framing::Empty, b"");
+    }
+    if let Some(length) = content_length(headers).ok().flatten() {
+        return (Framing::Length(length), b"");
+    }
+    match exact_size {
+        // The header is written by the caller, which knows the number.
+        Some(length) => (Framing::Length(length), b"content-length: "),
+        None => (Framing::Chunked, b"transfer-encoding: chunked\r\n"),
+    }
+}
+
+/// Writes the request line and headers. `extra` is a framing header the request did not carry; a
+/// `content-length: ` prefix is completed with `length`.
+pub(crate) fn encode_request_head(
+    dst: &mut Vec<u8>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    (extra, length): (&[u8], u64),
+) {
+    dst.extend_from_slice(method.as_str().as_bytes());
+    dst.push(b' ');
+    dst.extend_from_slice(if path.is_empty() { b"/" } else { path.as_bytes() });
+    dst.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        dst.extend_from_slice(name.as_str().as_bytes());
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    if !extra.is_empty() {
+        dst.extend_from_slice(extra);
+        if extra.starts_with(b"content-length") {
+            let _ = write!(dst, "{length}\r\n");
+        }
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// Frames one piece of a chunked body: the size line before the data (the data itself goes as it is).
+pub(crate) fn chunk_prefix(dst: &mut Vec<u8>, len: usize) {
+    let _ = write!(dst, "{len:x}\r\n");
+}
+
+/// A parsed response head.
+pub(crate) struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may carry another request once this response is read.
+    pub keep_alive: bool,
+}
+
+/// Parses a response head at the start of `buf`, removing it from the buffer. `Ok(None)` means more
+/// bytes are needed. Informational responses (1xx other than 101) are skipped, as a client should.
+pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, CodecError> {
+    let mut indices = [((0, 0), (0, 0)); MAX_HEADERS];
+    loop {
+        let Some((head, status, version, count)) = parse_one(buf, &mut indices)? else { return Ok(None) };
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            continue;
+        }
+        // Room for the headers the proxy adds to the response.
+        let mut headers = HeaderMap::with_capacity(count + 6);
+        for &(name, value) in &indices[..count] {
+            let name = HeaderName::from_bytes(&head[name.0..name.1]).map_err(|_| CodecError::Invalid("header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
+                .map_err(|_| CodecError::Invalid("header value"))?;
+            headers.append(name, value);
+        }
+        let framing = response_framing(method, status, &headers)?;
+        let close = has_token(&headers, CONNECTION, "close");
+        let keep_alive = match version {
+            Version::HTTP_11 => !close,
+            _ => !close && has_token(&headers, CONNECTION, "keep-alive"),
+        } && framing != Framing::UntilClose
+            && status != StatusCode::SWITCHING_PROTOCOLS;
+        return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
+    }
+}
+
+/// Byte ranges of a header's name and value in the head.
+type HeaderIndices = ((usize, usize), (usize, usize));
+
+/// Parses one response head into `indices`: the head's bytes, status, version and header count.
+fn parse_one(
+    buf: &mut BytesMut,
+    indices: &mut [HeaderIndices; MAX_HEADERS],
+) -> Result<Option<(Bytes, StatusCode, Version, usize)>, CodecError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let base = buf.as_ptr() as usize;
+    let parsed =
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buf, &mut slots)? {
+            httparse::Status::Complete(len) => len,
+            httparse::Status::Partial if buf.len() >= MAX_HEAD_BYTES => return Err(CodecError::HeadTooLarge),
+            httparse::Status::Partial => return Ok(None),
+        };
+    let status = response.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(CodecError::Invalid("status"))?;
+    let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let span = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
+    for (slot, h) in indices.iter_mut().zip(response.headers.iter()) {
+        *slot = (span(h.name.as_bytes()), span(h.value));
+    }
+    let count = response.headers.len();
+    let head = buf.split_to(parsed).freeze();
+    Ok(Some((head, status, version, count)))
+}
+
+/// RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; a final `chunked` coding; else `Content-Length`
+/// (conflicting values are an error); else until the connection closes.
+fn response_framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, CodecError> {
+    if method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Empty);
+    }
+    if headers.contains_key(TRANSFER_ENCODING) {
+        let last = headers.get_all(TRANSFER_ENCODING).iter().next_back().and_then(|v| v.to_str().ok()).unwrap_or("");
+        let chunked = last.rsplit(',').next().is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        return Ok(if chunked { Framing::Chunked } else { Framing::UntilClose });
+    }
+    Ok(match content_length(headers)? {
+        Some(0) => Framing::Empty,
+        Some(length) => Framing::Length(length),
+        None => Framing::UntilClose,
+    })
+}
+
+/// The `Content-Length`, when present: every value (and list item) must be the same number.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
+    let mut found = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        for item in value.to_str().map_err(|_| CodecError::Invalid("content-length"))?.split(',') {
+            let item = item.trim();
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CodecError::Invalid("content-length"));
+            }
+            let n: u64 = item.parse().map_err(|_| CodecError::Invalid("content-length"))?;
+            if found.is_some_and(|f| f != n) {
+                return Err(CodecError::Invalid("conflicting content-length"));
+            }
+            found = Some(n);
+        }
+    }
+    Ok(found)
+}
+
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Where a chunked body's reader is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Chunked {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside a chunk's data, this many bytes left.
+    Data(u64),
+    /// After a chunk's data, expecting its CRLF.
+    DataEnd,
+    /// After the last chunk: trailer fields up to an empty line.
+    Trailers,
+    Done,
+}
+
+/// One step of decoding from `buf`.
+pub(crate) enum Decoded {
+    Data(Bytes),
+    Trailers(HeaderMap),
+    /// Needs more bytes.
+    More,
+    End,
+}
+
+impl Chunked {
+    /// Decodes what `buf` holds, consuming it; `Decoded::More` when a whole step is not there yet.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, CodecError> {
+        loop {
+            match *self {
+                Chunked::Size => match httparse::parse_chunk_size(buf).map_err(|_| CodecError::ChunkSize)? {
+                    httparse::Status::Complete((used, size)) => {
+                        buf.advance(used);
+                        *self = if size == 0 { Chunked::Trailers } else { Chunked::Data(size) };
+                    }
+                    httparse::Status::Partial if buf.len() > 4096 => return Err(CodecError::ChunkSize),
+                    httparse::Status::Partial => return Ok(Decoded::More),
+                },
+                Chunked::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let left = left - take as u64;
+                    *self = if left == 0 { Chunked::DataEnd } else { Chunked::Data(left) };
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                Chunked::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::More);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(CodecError::ChunkSize);
+                    }
+                    buf.advance(2);
+                    *self = Chunked::Size;
+                }
+                Chunked::Trailers => return self.trailers(buf),
+                Chunked::Done => return Ok(Decoded::End),
+            }
+        }
+    }
+
+    fn trailers(&mut self, buf: &mut BytesMut) -> Result<Decoded, CodecError> {
+        if buf.starts_with(b"\r\n") {
+            buf.advance(2);
+            *self = Chunked::Done;
+            return Ok(Decoded::End);
+        }
+        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let (used, fields) = match httparse::parse_headers(buf, &mut slots)? {
+            httparse::Status::Complete(done) => done,
+            httparse::Status::Partial if buf.len() > MAX_HEAD_BYTES => return Err(CodecError::HeadTooLarge),
+            httparse::Status::Partial => return Ok(Decoded::More),
+        };
+        let mut trailers = HeaderMap::with_capacity(fields.len());
+        for field in fields {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(field.name.as_bytes()), HeaderValue::from_bytes(field.value))
+            {
+                trailers.append(name, value);
+            }
+        }
+        buf.advance(used);
+        *self = Chunked::Done;
+        Ok(Decoded::Trailers(trailers))
+    }
+}
+
+#[cfg(test)]
+#[path = "h1_codec_tests.rs"]
+mod tests;
