@@ -33,6 +33,8 @@ pub(crate) struct Destination<'a> {
     pub tls: Option<&'a UpstreamTls>,
     /// The address the service's host name resolved to for this request (no balancer, not gRPC).
     pub resolved: Option<std::net::IpAddr>,
+    /// `X-Forwarded-*`, `X-Real-IP` and the request id, added as the request goes out.
+    pub forwarded: crate::headers::Forwarded<'a>,
 }
 
 /// A service's upstream TLS profile (`tls_verify`, `ca_certificates`, `client_certificate`).
@@ -371,8 +373,7 @@ async fn send_pooled(
         };
         let started = Instant::now();
         let sent =
-            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, to.path, request))
-                .await;
+            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, to, request)).await;
         let (error, unsent) = match sent {
             Ok(Ok(response)) => {
                 to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
@@ -431,6 +432,8 @@ async fn send_with_client(
     let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
     let bodiless = request.body().is_end_stream();
     let deadline = head_deadline(to, bodiless);
+    let mut request = request;
+    crate::headers::set_forwarded(request.headers_mut(), &to.forwarded);
     if bodiless && !grpc {
         let (parts, _) = request.into_parts();
         let (mut attempt, mut tried) = (0, Vec::new());

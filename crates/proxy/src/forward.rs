@@ -5,8 +5,7 @@ use crate::dispatch;
 use crate::error_page::ErrorRequest;
 use crate::errors::ProxyError;
 use crate::headers::{
-    is_trusted, set_forwarded, strip_hop_by_hop, Forwarded, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID,
-    X_KONG_UPSTREAM_LATENCY,
+    is_trusted, strip_hop_by_hop, Forwarded, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
 };
 use crate::phases;
 use crate::request_body::RequestBody;
@@ -111,9 +110,6 @@ pub async fn handle(
     let request_id = id.as_str();
     let options = &proxy.options;
     let (mut parts, body) = request.into_parts();
-    // Room for the headers the proxy adds (X-Forwarded-*, the request id, plugins' identity headers) in
-    // one allocation rather than a rehash at each doubling.
-    parts.headers.reserve(12);
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy);
@@ -212,23 +208,17 @@ pub async fn handle(
         headers.insert(hyper::header::UPGRADE, u.clone());
     }
     let (bare_host, _) = split_host_port(&host_header);
-    set_forwarded(
-        headers,
-        &Forwarded {
-            client_ip: remote.ip(),
-            trusted: is_trusted(&options.trusted_ips, remote.ip()),
-            scheme,
-            host: bare_host,
-            port: local_port,
-            path: &raw_path,
-            prefix: prefix.as_deref(),
-        },
-    );
-    if options.request_id_upstream {
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            headers.insert(X_KONG_REQUEST_ID, v);
-        }
-    }
+    // Written into the upstream request where it is encoded, not added to the map.
+    let forwarded = Forwarded {
+        client_ip: remote.ip(),
+        trusted: is_trusted(&options.trusted_ips, remote.ip()),
+        scheme,
+        host: bare_host,
+        port: local_port,
+        path: &raw_path,
+        prefix: prefix.as_deref(),
+        request_id: options.request_id_upstream.then_some(request_id),
+    };
     let client_version = parts.version;
     parts.version = hyper::Version::HTTP_11;
     let mut request = Request::from_parts(parts, body);
@@ -268,6 +258,7 @@ pub async fn handle(
         buffer_request,
         tls: upstream_tls.as_deref(),
         resolved,
+        forwarded,
     };
     let result = dispatch::send(proxy, request, &destination, first).await;
     let upstream_latency = upstream_started.elapsed();

@@ -2,6 +2,7 @@
 //! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; the response
 //! head stays in one buffer that header values share rather than copy.
 
+use crate::headers::Forwarded;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::{Method, StatusCode, Version};
@@ -55,25 +56,43 @@ pub(crate) fn request_framing(
     }
 }
 
-/// Writes the request line and headers. `extra` is a framing header the request did not carry; a
-/// `content-length: ` prefix is completed with `length`.
+/// What the request line and the client's headers come from.
+pub(crate) struct Head<'a> {
+    pub method: &'a Method,
+    /// Origin form, with the query.
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Writes the request line and headers: the request's own, but those `forwarded` replaces, then
+/// `forwarded`'s. `extra` is a framing header the request did not carry; a `content-length: ` prefix is
+/// completed with `length`.
 pub(crate) fn encode_request_head(
     dst: &mut Vec<u8>,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
+    head: &Head<'_>,
+    forwarded: &Forwarded<'_>,
     (extra, length): (&[u8], u64),
 ) {
-    dst.extend_from_slice(method.as_str().as_bytes());
+    dst.extend_from_slice(head.method.as_str().as_bytes());
     dst.push(b' ');
-    dst.extend_from_slice(if path.is_empty() { b"/" } else { path.as_bytes() });
+    dst.extend_from_slice(if head.path.is_empty() { b"/" } else { head.path.as_bytes() });
     dst.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
+    let mut line = |name: &HeaderName, value: &[u8]| {
         dst.extend_from_slice(name.as_str().as_bytes());
         dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(value);
         dst.extend_from_slice(b"\r\n");
+    };
+    for (name, value) in head.headers {
+        if !forwarded.replaces(head.headers, name) {
+            line(name, value.as_bytes());
+        }
     }
+    forwarded.each(head.headers, &mut |name, value| {
+        if let Some(value) = value {
+            line(name, value);
+        }
+    });
     if !extra.is_empty() {
         dst.extend_from_slice(extra);
         if extra.starts_with(b"content-length") {

@@ -104,24 +104,85 @@ fn bad_chunks_are_errors() {
     }
 }
 
+fn forwarded(trusted: bool) -> Forwarded<'static> {
+    Forwarded {
+        client_ip: "10.0.0.7".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        trusted,
+        scheme: "https",
+        host: "api.test",
+        port: 8443,
+        path: "/v1/a",
+        prefix: Some("/v1"),
+        request_id: Some("0123abcd"),
+    }
+}
+
+/// The header lines of an encoded head, as a map.
+fn encoded_headers(head: &[u8]) -> HeaderMap {
+    let mut slots = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut slots);
+    assert!(matches!(request.parse(head), Ok(httparse::Status::Complete(n)) if n == head.len()));
+    let mut map = HeaderMap::new();
+    for h in request.headers.iter() {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value)) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
 #[test]
 fn request_heads_carry_the_framing_they_need() {
     let mut headers = HeaderMap::new();
     headers.insert("host", HeaderValue::from_static("a.test"));
+    let plain = Forwarded { request_id: None, ..forwarded(false) };
     assert_eq!(request_framing(&headers, true, Some(0)), (Framing::Empty, &b""[..]));
     let (framing, extra) = request_framing(&headers, false, None);
     assert_eq!(framing, Framing::Chunked);
     let mut out = Vec::new();
-    encode_request_head(&mut out, &Method::POST, "/a?b=1", &headers, (extra, 0));
-    assert_eq!(out, b"POST /a?b=1 HTTP/1.1\r\nhost: a.test\r\ntransfer-encoding: chunked\r\n\r\n");
+    let post = Head { method: &Method::POST, path: "/a?b=1", headers: &headers };
+    encode_request_head(&mut out, &post, &plain, (extra, 0));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("POST /a?b=1 HTTP/1.1\r\nhost: a.test\r\n"), "{text}");
+    assert!(text.ends_with("\r\ntransfer-encoding: chunked\r\n\r\n"), "{text}");
     let (framing, extra) = request_framing(&headers, false, Some(12));
     assert_eq!(framing, Framing::Length(12));
     out.clear();
-    encode_request_head(&mut out, &Method::PUT, "", &headers, (extra, 12));
-    assert_eq!(out, b"PUT / HTTP/1.1\r\nhost: a.test\r\ncontent-length: 12\r\n\r\n");
+    encode_request_head(&mut out, &Head { method: &Method::PUT, path: "", ..post }, &plain, (extra, 12));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("PUT / HTTP/1.1\r\n") && text.ends_with("\r\ncontent-length: 12\r\n\r\n"), "{text}");
     headers.insert("content-length", HeaderValue::from_static("7"));
     assert_eq!(request_framing(&headers, false, None), (Framing::Length(7), &b""[..]));
     out.clear();
     chunk_prefix(&mut out, 255);
     assert_eq!(out, b"ff\r\n");
+}
+
+#[test]
+fn encoded_forwarding_headers_match_the_header_map_path() {
+    for trusted in [false, true] {
+        let mut client = HeaderMap::new();
+        client.insert("host", HeaderValue::from_static("api.test"));
+        client.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        client.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        client.insert("x-kong-request-id", HeaderValue::from_static("spoofed"));
+        client.insert("x-forwarded-prefix", HeaderValue::from_static("/spoofed"));
+        client.insert("x-other", HeaderValue::from_static("kept"));
+        let f = forwarded(trusted);
+        let mut out = Vec::new();
+        encode_request_head(&mut out, &Head { method: &Method::GET, path: "/", headers: &client }, &f, (b"", 0));
+        let encoded = encoded_headers(&out);
+        let mut mapped = client.clone();
+        crate::headers::set_forwarded(&mut mapped, &f);
+        assert_eq!(encoded, mapped, "trusted = {trusted}");
+        let xff = if trusted { "1.2.3.4, 10.0.0.7" } else { "10.0.0.7" };
+        assert_eq!(encoded["x-forwarded-for"], xff);
+        assert_eq!(encoded["x-forwarded-proto"], if trusted { "http" } else { "https" });
+        assert_eq!(encoded["x-forwarded-prefix"], if trusted { "/spoofed" } else { "/v1" });
+        assert_eq!(encoded["x-forwarded-port"], "8443");
+        assert_eq!(encoded["x-real-ip"], "10.0.0.7");
+        assert_eq!(encoded["x-kong-request-id"], "0123abcd", "the proxy's request id replaces the client's");
+        assert_eq!(encoded.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(encoded["x-other"], "kept");
+    }
 }

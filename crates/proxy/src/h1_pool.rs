@@ -9,6 +9,7 @@
 //! complete the connection goes back to this thread's pool. A connection that closed while idle is noticed
 //! at checkout and skipped. Upgrade requests do not come here (they go through hyper's client).
 
+use crate::dispatch::Destination;
 use crate::h1_codec::{self, Chunked, CodecError, Decoded, Framing};
 use crate::upstream::{BoxError, RequestBody};
 use bytes::{Bytes, BytesMut};
@@ -275,13 +276,14 @@ fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<
     }
 }
 
-/// Sends `request` to `addr` at `path` (origin form; `Host` set) on a pooled connection or a new one. On
-/// a failure before anything was sent the request comes back, so the caller may try another target.
+/// Sends `request` to `addr` at the destination's path (origin form; `Host` set), with the forwarding
+/// headers, on a pooled connection or a new one. On a failure before anything was sent the request comes
+/// back, so the caller may try another target.
 pub(crate) async fn send(
     addr: SocketAddr,
     connect_timeout: Duration,
     keep_alive: KeepAlive,
-    path: &str,
+    to: &Destination<'_>,
     request: Request<RequestBody>,
 ) -> Result<Response<UpstreamBody>, (SendError, Option<Request<RequestBody>>)> {
     let body = request.body();
@@ -301,7 +303,8 @@ pub(crate) async fn send(
                 Err(e) => return Err((e, Some(request))),
             },
         };
-        h1_codec::encode_request_head(&mut conn.write_buf, request.method(), path, request.headers(), (extra, length));
+        let head = h1_codec::Head { method: request.method(), path: to.path, headers: request.headers() };
+        h1_codec::encode_request_head(&mut conn.write_buf, &head, &to.forwarded, (extra, length));
         match poll_fn(|cx| conn.poll_flush(cx)).await {
             Ok(()) => break conn,
             // A kept-alive connection the upstream had closed took nothing: try a fresh one.

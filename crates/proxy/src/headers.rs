@@ -108,70 +108,131 @@ pub struct Forwarded<'a> {
     pub path: &'a str,
     /// The matched prefix when the route strips it (Kong sends it unless it is `/`).
     pub prefix: Option<&'a str>,
+    /// The `X-Kong-Request-Id` to send (`headers_upstream`).
+    pub request_id: Option<&'a str>,
 }
 
-/// An address as a header value. IPv4 is written digit by digit: this runs for every request, and the
-/// formatting machinery costs more than the rest of the header.
-pub fn ip_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
-    let std::net::IpAddr::V4(v4) = ip else { return HeaderValue::try_from(ip.to_string()).ok() };
-    let (mut text, mut len) = ([0u8; 15], 0);
+/// The headers [`Forwarded`] sets: a client's own values of these never reach the upstream, except the
+/// ones a trusted client sent (kept as they are, `X-Forwarded-For` extended).
+const FORWARDED_NAMES: [HeaderName; 8] = [
+    X_FORWARDED_FOR,
+    X_REAL_IP,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    X_FORWARDED_PORT,
+    X_FORWARDED_PATH,
+    X_FORWARDED_PREFIX,
+    X_KONG_REQUEST_ID,
+];
+
+/// Whether `text` can be a header value as it is (visible ASCII, spaces and tabs).
+fn is_value(text: &str) -> bool {
+    text.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+impl Forwarded<'_> {
+    /// Calls `emit` with each header the proxy sends for this request (name and value) and with `None`
+    /// for a header the upstream must not get at all. Values are on the stack unless a trusted client's
+    /// `X-Forwarded-For` is extended.
+    pub fn each(&self, headers: &HeaderMap, emit: &mut dyn FnMut(&HeaderName, Option<&[u8]>)) {
+        let mut ip_buffer = [0u8; 48];
+        let ip = ip_text(self.client_ip, &mut ip_buffer);
+        match headers.get(X_FORWARDED_FOR).filter(|_| self.trusted).and_then(|v| v.to_str().ok()) {
+            Some(existing) => emit(&X_FORWARDED_FOR, Some(format!("{existing}, {ip}").as_bytes())),
+            None => emit(&X_FORWARDED_FOR, Some(ip.as_bytes())),
+        }
+        let mut port_buffer = [0u8; 5];
+        let port = decimal(self.port, &mut port_buffer);
+        let prefix = self.prefix.filter(|p| *p != "/" && is_value(p)).map(str::as_bytes);
+        let values: [(&HeaderName, Option<&[u8]>); 6] = [
+            (&X_REAL_IP, Some(ip.as_bytes())),
+            (&X_FORWARDED_PROTO, Some(self.scheme.as_bytes())),
+            (&X_FORWARDED_HOST, is_value(self.host).then_some(self.host.as_bytes())),
+            (&X_FORWARDED_PORT, Some(port)),
+            (&X_FORWARDED_PATH, is_value(self.path).then_some(self.path.as_bytes())),
+            (&X_FORWARDED_PREFIX, prefix),
+        ];
+        for (name, value) in values {
+            if !(self.trusted && headers.contains_key(name)) {
+                emit(name, value);
+            }
+        }
+        if let Some(id) = self.request_id {
+            emit(&X_KONG_REQUEST_ID, Some(id.as_bytes()));
+        }
+    }
+
+    /// Whether the client's header `name` is replaced or removed by what [`Forwarded::each`] emits.
+    pub fn replaces(&self, headers: &HeaderMap, name: &HeaderName) -> bool {
+        // Every name of the list starts with `x-`: most headers are ruled out by their first bytes.
+        if !name.as_str().starts_with("x-") || !FORWARDED_NAMES.contains(name) {
+            return false;
+        }
+        if name == X_KONG_REQUEST_ID {
+            return self.request_id.is_some();
+        }
+        name == X_FORWARDED_FOR || !(self.trusted && headers.contains_key(name))
+    }
+}
+
+/// Sets `X-Real-IP`, `X-Forwarded-{For,Proto,Host,Port,Path,Prefix}` and the request id on an upstream
+/// request's header map (the upstreams reached through hyper's client; the pooled HTTP/1 connections
+/// write the same lines as they encode the request).
+pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
+    let mut changes: Vec<(HeaderName, Option<HeaderValue>)> = Vec::with_capacity(FORWARDED_NAMES.len());
+    f.each(headers, &mut |name, value| {
+        let value = value.map(HeaderValue::from_bytes);
+        if let Some(Err(_)) = value {
+            return;
+        }
+        changes.push((name.clone(), value.and_then(Result::ok)));
+    });
+    for name in &FORWARDED_NAMES {
+        if f.replaces(headers, name) {
+            headers.remove(name);
+        }
+    }
+    for (name, value) in changes {
+        if let Some(value) = value {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// An address in its display form, IPv4 written digit by digit (this runs for every request, and the
+/// formatting machinery costs more than the rest of the header).
+fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &str {
+    let IpAddr::V4(v4) = ip else {
+        use std::io::Write as _;
+        let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+        let _ = write!(cursor, "{ip}");
+        let len = cursor.position() as usize;
+        return std::str::from_utf8(&buffer[..len]).unwrap_or_default();
+    };
+    let mut len = 0;
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            text[len] = b'.';
+            buffer[len] = b'.';
             len += 1;
         }
-        let digits = [octet / 100, octet / 10 % 10, octet % 10];
-        let skip = if octet >= 100 {
-            0
-        } else if octet >= 10 {
-            1
-        } else {
-            2
-        };
-        for digit in &digits[skip..] {
-            text[len] = b'0' + digit;
-            len += 1;
-        }
+        let mut digits = [0u8; 3];
+        let text = decimal(u16::from(octet), &mut digits);
+        buffer[len..len + text.len()].copy_from_slice(text);
+        len += text.len();
     }
-    HeaderValue::from_bytes(&text[..len]).ok()
+    std::str::from_utf8(&buffer[..len]).unwrap_or_default()
 }
 
-/// Sets `X-Real-IP` and `X-Forwarded-{For,Proto,Host,Port,Path,Prefix}` on the upstream request. A trusted
-/// client's own values are kept as they are (no copy); otherwise each value is built once.
-pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
-    let Some(client) = ip_value(f.client_ip) else { return };
-    let kept = |headers: &HeaderMap, name: &HeaderName| f.trusted && headers.contains_key(name);
-    let xff = match headers.get(X_FORWARDED_FOR).filter(|_| f.trusted).and_then(|v| v.to_str().ok()) {
-        Some(existing) => HeaderValue::try_from(format!("{existing}, {}", f.client_ip)).ok(),
-        None => Some(client.clone()),
-    };
-    if let Some(xff) = xff {
-        headers.insert(X_FORWARDED_FOR, xff);
-    }
-    if !kept(headers, &X_REAL_IP) {
-        headers.insert(X_REAL_IP, client);
-    }
-    if !kept(headers, &X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(f.scheme));
-    }
-    if !kept(headers, &X_FORWARDED_HOST) {
-        if let Ok(host) = HeaderValue::from_str(f.host) {
-            headers.insert(X_FORWARDED_HOST, host);
+/// `n` in decimal, in `buffer` (which must hold its digits).
+fn decimal<const N: usize>(mut n: u16, buffer: &mut [u8; N]) -> &[u8] {
+    let mut start = N;
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || start == 0 {
+            return &buffer[start..];
         }
-    }
-    if !kept(headers, &X_FORWARDED_PORT) {
-        headers.insert(X_FORWARDED_PORT, HeaderValue::from(f.port));
-    }
-    if !kept(headers, &X_FORWARDED_PATH) {
-        if let Ok(path) = HeaderValue::from_str(f.path) {
-            headers.insert(X_FORWARDED_PATH, path);
-        }
-    }
-    if !kept(headers, &X_FORWARDED_PREFIX) {
-        match f.prefix.filter(|p| *p != "/").and_then(|p| HeaderValue::from_str(p).ok()) {
-            Some(prefix) => headers.insert(X_FORWARDED_PREFIX, prefix),
-            None => headers.remove(X_FORWARDED_PREFIX),
-        };
     }
 }
 
@@ -230,7 +291,7 @@ mod tests {
     fn addresses_render_as_their_display_form() {
         for text in ["0.0.0.0", "1.2.3.4", "10.20.255.9", "100.99.9.0", "::1", "2001:db8::7"] {
             let ip: std::net::IpAddr = text.parse().unwrap();
-            assert_eq!(ip_value(ip).unwrap(), text);
+            assert_eq!(ip_text(ip, &mut [0u8; 48]), text);
         }
     }
 
@@ -247,6 +308,7 @@ mod tests {
             port: 8000,
             path: "/a/b",
             prefix: Some("/a"),
+            request_id: None,
         };
         set_forwarded(&mut h, &f);
         assert_eq!(h["x-forwarded-for"], "127.0.0.1");
