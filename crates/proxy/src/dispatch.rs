@@ -283,8 +283,8 @@ impl Destination<'_> {
 }
 
 /// Sends the request. Plain-`http` requests go through this worker's own keep-alive pool; `https`, gRPC
-/// and upgrades through hyper's pooled client (TLS, h2, tunnels). Returns the response and the target that answered (its
-/// `Set-Cookie`, in-flight slot).
+/// and upgrades through hyper's pooled client (TLS, h2, tunnels). Returns the response and the target
+/// that answered (its `Set-Cookie`, in-flight slot).
 pub(crate) async fn send(
     proxy: &Proxy,
     request: Request<RequestBody>,
@@ -299,12 +299,13 @@ pub(crate) async fn send(
     send_with_client(proxy, request, to, first).await
 }
 
+/// The body of a request that has none (no future to await, unlike [`upstream_body`]).
 fn empty_body() -> UpstreamRequestBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// The request body as sent upstream (one that has not ended): whole when the route buffers requests (or a plugin read it), else
-/// streamed under `write_timeout` and `client_max_body_size`.
+/// The request body as sent upstream (one that has not ended): whole when the route buffers requests (or
+/// a plugin read it), else streamed under `write_timeout` and `client_max_body_size`.
 async fn upstream_body(
     proxy: &Proxy,
     request: Request<RequestBody>,
@@ -405,7 +406,7 @@ async fn send_pooled(
 /// upstream.
 async fn send_with_client(
     proxy: &Proxy,
-    request: Request<RequestBody>,
+    mut request: Request<RequestBody>,
     to: &Destination<'_>,
     first: Option<Pick>,
 ) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
@@ -432,7 +433,6 @@ async fn send_with_client(
     let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
     let bodiless = request.body().is_end_stream();
     let deadline = head_deadline(to, bodiless);
-    let mut request = request;
     crate::headers::set_forwarded(request.headers_mut(), &to.forwarded);
     if bodiless && !grpc {
         let (parts, _) = request.into_parts();
