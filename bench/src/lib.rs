@@ -19,13 +19,47 @@ impl Drop for Nginx {
     }
 }
 
+impl Nginx {
+    /// The master process and its workers, for CPU readings.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = vec![master];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // Fields after the command name: state, then the parent's pid.
+            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if parent.and_then(|p| p.parse::<u32>().ok()) == Some(master) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
 /// One nginx with the shared upstream server block and a reverse proxy with `routes` prefix locations.
 pub fn start_nginx(upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
+    launch(Some(upstream_port), upstream_port, proxy_port, routes)
+}
+
+/// An nginx that is only the reverse proxy (to an upstream served elsewhere), so its CPU time is the
+/// proxy's alone.
+pub fn start_nginx_proxy(upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
+    launch(None, upstream_port, proxy_port, routes)
+}
+
+fn launch(serve_upstream: Option<u16>, upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
     let dir = TempDir::new("nginx")?;
     let mut locations = String::new();
     for i in 0..routes {
         locations += &format!("        location /r{i} {{ proxy_pass http://backend; }}\n");
     }
+    let upstream_server = match serve_upstream {
+        Some(port) => {
+            format!("server {{\n        listen 127.0.0.1:{port};\n        location / {{ return 200 \"ok\"; }}\n    }}")
+        }
+        None => String::new(),
+    };
     let conf = format!(
         r#"worker_processes 2;
 daemon off;
@@ -42,10 +76,7 @@ http {{
     upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 512; }}
     proxy_http_version 1.1;
     proxy_set_header Connection "";
-    server {{
-        listen 127.0.0.1:{upstream_port};
-        location / {{ return 200 "ok"; }}
-    }}
+    {upstream_server}
     server {{
         listen 127.0.0.1:{proxy_port};
 {locations}    }}
@@ -77,10 +108,24 @@ pub async fn wait_port(port: u16) -> anyhow::Result<()> {
 
 /// Requests/s and p99 in ms from one wrk run.
 pub fn wrk(url: &str, seconds: u32, connections: u32) -> anyhow::Result<(f64, f64)> {
+    run_wrk(&[], url, seconds, connections).map(|run| (run.rps, run.p99_ms))
+}
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct WrkRun {
+    pub rps: f64,
+    pub p99_ms: f64,
+    /// Requests completed in the run.
+    pub requests: f64,
+}
+
+/// Like `wrk`, with the number of requests completed.
+pub fn wrk_counted(url: &str, seconds: u32, connections: u32) -> anyhow::Result<WrkRun> {
     run_wrk(&[], url, seconds, connections)
 }
 
-fn run_wrk(extra: &[&str], url: &str, seconds: u32, connections: u32) -> anyhow::Result<(f64, f64)> {
+fn run_wrk(extra: &[&str], url: &str, seconds: u32, connections: u32) -> anyhow::Result<WrkRun> {
     let output = Command::new("wrk")
         .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency"])
         .args(extra)
@@ -101,7 +146,41 @@ fn run_wrk(extra: &[&str], url: &str, seconds: u32, connections: u32) -> anyhow:
     if text.contains("Non-2xx") {
         bail!("wrk saw errors:\n{text}");
     }
-    Ok((rps, p99))
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in").map(|(n, _)| n.trim().to_string()))
+        .and_then(|n| n.parse::<f64>().ok())
+        .with_context(|| format!("no request count in wrk output:\n{text}"))?;
+    Ok(WrkRun { rps, p99_ms: p99, requests })
+}
+
+/// CPU time (user, kernel) in seconds that the processes `pids` (all their threads) have used so far.
+pub fn cpu_seconds(pids: &[u32]) -> (f64, f64) {
+    let ticks = clock_ticks();
+    let (mut user, mut kernel) = (0u64, 0u64);
+    for pid in pids {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // utime and stime are fields 14 and 15; after the command name they are the 12th and 13th.
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+            let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            user += field(11);
+            kernel += field(12);
+        }
+    }
+    (user as f64 / ticks, kernel as f64 / ticks)
+}
+
+/// The kernel's clock ticks per second for `/proc` times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0)
 }
 
 fn parse_ms(v: &str) -> Option<f64> {
@@ -132,5 +211,5 @@ pub fn wrk_script(url: &str, script: &str, seconds: u32, connections: u32) -> an
     let dir = TempDir::new("wrk")?;
     let path = dir.path.join("requests.lua");
     std::fs::write(&path, script)?;
-    run_wrk(&["-s", &path.to_string_lossy()], url, seconds, connections)
+    run_wrk(&["-s", &path.to_string_lossy()], url, seconds, connections).map(|run| (run.rps, run.p99_ms))
 }

@@ -1,13 +1,14 @@
 //! Proxy benchmark: Gatehouse against nginx on the same machine, the same small upstream (an nginx server
-//! block answering `200 ok`) and the same wrk settings, with 1 route and with 10,000 routes. Reports
-//! requests/s and p99 for both, the ratio, and the node's RSS idle and with 10,000 routes. Each setting runs
-//! `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order alternating from round to
-//! round; the median round by ratio is reported.
+//! block answering `200 ok`, in an instance of its own) and the same wrk settings, with 1 route and with
+//! 10,000 routes. Reports requests/s and p99 for both, the ratio, each proxy's CPU time per request (user
+//! and kernel, steadier than requests/s on a shared machine), and the node's RSS idle and with 10,000
+//! routes. Each setting runs `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order
+//! alternating from round to round; the median round by ratio is reported.
 //!
 //! Run with `bench/proxy` (needs `nginx` and `wrk`; the script installs them with apt when missing).
 
 use anyhow::Context as _;
-use gatehouse_bench::{rss_mb, start_nginx, wait_port, wrk};
+use gatehouse_bench::{cpu_seconds, rss_mb, start_nginx, start_nginx_proxy, wait_port, wrk, wrk_counted, WrkRun};
 use gatehouse_testkit::{free_port, Node, NodeOptions};
 use serde_json::json;
 use std::path::PathBuf;
@@ -42,6 +43,29 @@ async fn create_routes(node: &Node, upstream_port: u16, routes: usize) -> anyhow
     Ok(())
 }
 
+/// One side's wrk run with the CPU time its proxy used meanwhile.
+#[derive(Clone, Copy)]
+struct Measured {
+    run: WrkRun,
+    /// CPU seconds (user, kernel) per request.
+    cpu_per_request: (f64, f64),
+}
+
+impl Measured {
+    fn cpu_text(&self) -> String {
+        let (user, kernel) = self.cpu_per_request;
+        format!("{:.1} + {:.1} µs", user * 1e6, kernel * 1e6)
+    }
+}
+
+fn measure(url: &str, pids: &[u32], seconds: u32, connections: u32) -> anyhow::Result<Measured> {
+    let before = cpu_seconds(pids);
+    let run = wrk_counted(url, seconds, connections)?;
+    let after = cpu_seconds(pids);
+    let per = |a: f64, b: f64| (b - a) / run.requests.max(1.0);
+    Ok(Measured { run, cpu_per_request: (per(before.0, after.0), per(before.1, after.1)) })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let binary =
@@ -53,7 +77,10 @@ async fn main() -> anyhow::Result<()> {
     let mut memory = Vec::new();
     for routes in [1usize, 10_000] {
         let (upstream_port, nginx_port) = (free_port(), free_port());
-        let nginx = start_nginx(upstream_port, nginx_port, routes)?;
+        // The upstream and the nginx proxy are separate instances, so the proxy's CPU time is its own.
+        let upstream = start_nginx(upstream_port, free_port(), 0)?;
+        let nginx = start_nginx_proxy(upstream_port, nginx_port, routes)?;
+        wait_port(upstream_port).await?;
         wait_port(nginx_port).await?;
         let options = NodeOptions {
             env: vec![("GATEHOUSE_LOG_LEVEL".into(), "warn".into())],
@@ -76,37 +103,53 @@ async fn main() -> anyhow::Result<()> {
         let _ = wrk(&ours_url, 2, connections)?;
         let mut measured = Vec::new();
         for round in 0..rounds {
+            // Read each time: nginx starts its workers after the port opens.
+            let nginx_run = || measure(&nginx_url, &nginx.pids(), seconds, connections);
+            let ours_run = || measure(&ours_url, &[pid], seconds, connections);
             // Alternate which side goes first, so drift during a round favours neither.
             let pair = if round % 2 == 0 {
-                let nginx_result = wrk(&nginx_url, seconds, connections)?;
-                (nginx_result, wrk(&ours_url, seconds, connections)?)
+                let nginx_result = nginx_run()?;
+                (nginx_result, ours_run()?)
             } else {
-                let ours = wrk(&ours_url, seconds, connections)?;
-                (wrk(&nginx_url, seconds, connections)?, ours)
+                let ours = ours_run()?;
+                (nginx_run()?, ours)
             };
             measured.push(pair);
         }
-        measured.sort_by(|a, b| (a.1 .0 / a.0 .0).total_cmp(&(b.1 .0 / b.0 .0)));
-        let every: Vec<String> = measured.iter().map(|(n, g)| format!("{:.2}x", g.0 / n.0)).collect();
+        measured.sort_by(|a, b| (a.1.run.rps / a.0.run.rps).total_cmp(&(b.1.run.rps / b.0.run.rps)));
+        let every: Vec<String> = measured.iter().map(|(n, g)| format!("{:.2}x", g.run.rps / n.run.rps)).collect();
         let (nginx_result, ours) = measured[measured.len() / 2];
         memory.push((if routes == 1 { "1 route, after load" } else { "10,000 routes, after load" }, rss_mb(pid)));
         rows.push((routes, nginx_result, ours, every.join(", ")));
         drop(node);
         drop(nginx);
+        drop(upstream);
     }
     println!(
         "Proxy vs nginx: wrk -t2 -c{connections} -d{seconds}s, same upstream (nginx `return 200 ok`), both with 2 \
          workers; {rounds} rounds, the median round shown"
     );
     println!();
-    println!("| routes | nginx req/s | gatehouse req/s | ratio | every round | nginx p99 | gatehouse p99 |");
-    println!("|---|---|---|---|---|---|---|");
-    for (routes, (n_rps, n_p99), (g_rps, g_p99), every) in &rows {
+    println!(
+        "| routes | nginx req/s | gatehouse req/s | ratio | every round | nginx p99 | gatehouse p99 | nginx CPU/req \
+         | gatehouse CPU/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (routes, nginx, ours, every) in &rows {
+        let (n, g) = (nginx.run, ours.run);
         println!(
-            "| {routes} | {n_rps:.0} | {g_rps:.0} | {:.2}x | {every} | {n_p99:.2} ms | {g_p99:.2} ms |",
-            g_rps / n_rps
+            "| {routes} | {:.0} | {:.0} | {:.2}x | {every} | {:.2} ms | {:.2} ms | {} | {} |",
+            n.rps,
+            g.rps,
+            g.rps / n.rps,
+            n.p99_ms,
+            g.p99_ms,
+            nginx.cpu_text(),
+            ours.cpu_text()
         );
     }
+    println!();
+    println!("CPU/req: the proxy's CPU time (user + kernel, all its threads) over the run, per request.");
     println!();
     println!("| gatehouse node RSS | MB |");
     println!("|---|---|");
