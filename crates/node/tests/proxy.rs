@@ -411,6 +411,7 @@ async fn request_buffering_and_the_body_size_limit() {
     assert!(buffered["headers"].get("transfer-encoding").is_none());
     let streamed: Value = chunked("/streamed").send().await.expect("proxy").json().await.expect("json");
     assert_eq!(streamed["body_length"], 2000);
+    assert_eq!(streamed["body"], format!("{}{}", "a".repeat(1000), "b".repeat(1000)), "chunks arrive in order, whole");
     assert_eq!(streamed["headers"]["transfer-encoding"], "chunked", "request_buffering=false streams");
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..70).map(|_| Ok(vec![b'c'; 1000])).collect();
     let chunked_too_big = client

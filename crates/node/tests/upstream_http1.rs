@@ -4,7 +4,7 @@
 //! before reading it. Each request's path picks the upstream's answer; the upstream reports which
 //! connection (by number) each request arrived on, so the tests see when a connection is reused.
 
-use gatehouse_testkit::{Node, NodeOptions};
+use gatehouse_testkit::{EchoServer, Node, NodeOptions};
 use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +90,17 @@ async fn node_for(upstream: std::net::SocketAddr) -> Node {
     node
 }
 
+/// A POST whose body the client sends in `chunks` (so without a length: chunked on the wire).
+fn post_chunks(
+    client: &reqwest::Client,
+    node: &Node,
+    path: &str,
+    chunks: impl Iterator<Item = Vec<u8>> + Send + Sync + 'static,
+) -> reqwest::RequestBuilder {
+    let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>));
+    client.post(format!("{}{path}", node.proxy_url())).body(reqwest::Body::wrap_stream(stream))
+}
+
 async fn get(client: &reqwest::Client, node: &Node, path: &str) -> (u16, Option<String>, String) {
     let reply = client.get(format!("{}{path}", node.proxy_url())).send().await.expect("proxy answers");
     let status = reply.status().as_u16();
@@ -159,9 +170,7 @@ async fn an_upstream_answering_before_reading_the_upload_is_relayed() {
     assert_eq!(reply.text().await.unwrap_or_default(), "nope");
     // A streamed upload far larger than the socket buffers, which the upstream never reads: the exchange
     // ends (with the upstream's answer, or a reset while the client is still sending) instead of hanging.
-    let chunks = futures_util::stream::iter((0..256).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])));
-    let streamed =
-        client.post(format!("{}/early-streamed", node.proxy_url())).body(reqwest::Body::wrap_stream(chunks)).send();
+    let streamed = post_chunks(&client, &node, "/early-streamed", (0..256).map(|_| vec![b'x'; 64 * 1024])).send();
     match tokio::time::timeout(std::time::Duration::from_secs(20), streamed).await {
         Ok(Ok(reply)) => assert_eq!(reply.status(), 413),
         Ok(Err(_)) => {}
@@ -169,4 +178,28 @@ async fn an_upstream_answering_before_reading_the_upload_is_relayed() {
     }
     let (status, _, body) = get(&client, &node, "/plain").await;
     assert_eq!((status, body.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn uploads_larger_than_the_socket_buffers_arrive_whole() {
+    let echo = EchoServer::start().await.expect("echo");
+    let node = Node::start(binary(), NodeOptions::default()).await.expect("node");
+    node.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    node.create("/services/echo/routes", json!({"paths": ["/buffered"]})).await;
+    node.create("/services/echo/routes", json!({"paths": ["/streamed"], "request_buffering": false})).await;
+    let client = reqwest::Client::new();
+    const SIZE: usize = 3 << 20;
+    for path in ["/buffered", "/streamed"] {
+        let chunks = (0..SIZE / 4096).map(|i| vec![b'a' + (i % 26) as u8; 4096]);
+        let reply = post_chunks(&client, &node, path, chunks).send().await.expect("proxy answers");
+        assert_eq!(reply.status(), 200, "{path}");
+        let echoed: serde_json::Value = reply.json().await.expect("echo JSON");
+        assert_eq!(echoed["body_length"], SIZE, "{path}: every byte reaches the upstream");
+    }
+    // Small enough for the echo to return it: the bytes arrive in order.
+    let text: String = (0..20_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let chunks: Vec<Vec<u8>> = text.as_bytes().chunks(777).map(<[u8]>::to_vec).collect();
+    let reply = post_chunks(&client, &node, "/streamed", chunks.into_iter()).send().await.expect("proxy answers");
+    let echoed: serde_json::Value = reply.json().await.expect("echo JSON");
+    assert_eq!(echoed["body"], text);
 }

@@ -27,8 +27,6 @@ use tokio::net::TcpStream;
 
 /// Bytes a read asks the socket for, at least.
 const READ_CHUNK: usize = 16 * 1024;
-/// Request body bytes gathered before they are written.
-const WRITE_CHUNK: usize = 64 * 1024;
 
 /// One upstream connection with its buffers, kept across requests.
 struct Conn {
@@ -228,41 +226,39 @@ struct Outgoing {
     framing: Framing,
     /// Bytes sent so far (checked against `Content-Length`).
     sent: u64,
+    /// The data of the frame being written (written as it is, not copied), after `Conn::write_buf`.
+    data: Bytes,
+    /// A chunk's closing CRLF is due once `data` is written.
+    chunk_end: bool,
 }
 
 /// Moves request body bytes to the upstream. Ready with `Ok` once the whole body (and its framing) is
 /// written; `outgoing` is `None` from then on.
 fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
     loop {
-        if conn.write_buf.len() >= WRITE_CHUNK || outgoing.is_none() {
-            ready!(conn.poll_flush(cx))?;
+        let Some(out) = outgoing else { return conn.poll_flush(cx).map_err(SendError::Io) };
+        if conn.written < conn.write_buf.len() || !out.data.is_empty() {
+            // Framing bytes and the frame's data in one write.
+            let slices = [std::io::IoSlice::new(&conn.write_buf[conn.written..]), std::io::IoSlice::new(&out.data)];
+            let n = ready!(Pin::new(&mut conn.stream).poll_write_vectored(cx, &slices))?;
+            if n == 0 {
+                return Poll::Ready(Err(SendError::Io(std::io::ErrorKind::WriteZero.into())));
+            }
+            let from_buffer = n.min(conn.write_buf.len() - conn.written);
+            conn.written += from_buffer;
+            bytes::Buf::advance(&mut out.data, n - from_buffer);
+            if conn.written == conn.write_buf.len() {
+                conn.write_buf.clear();
+                conn.written = 0;
+                if out.data.is_empty() && out.chunk_end {
+                    out.chunk_end = false;
+                    conn.write_buf.extend_from_slice(b"\r\n");
+                }
+            }
+            continue;
         }
-        let Some(out) = outgoing else { return Poll::Ready(Ok(())) };
-        let frame = match Pin::new(&mut out.body).poll_frame(cx) {
-            Poll::Pending => {
-                // Send what is gathered while the client's next bytes are on their way.
-                ready!(conn.poll_flush(cx))?;
-                return Poll::Pending;
-            }
-            Poll::Ready(frame) => frame,
-        };
-        match frame {
-            Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else { continue };
-                if data.is_empty() {
-                    continue;
-                }
-                out.sent += data.len() as u64;
-                match out.framing {
-                    Framing::Length(length) if out.sent > length => return Poll::Ready(Err(SendError::BodyLength)),
-                    Framing::Chunked => {
-                        h1_codec::chunk_prefix(&mut conn.write_buf, data.len());
-                        conn.write_buf.extend_from_slice(&data);
-                        conn.write_buf.extend_from_slice(b"\r\n");
-                    }
-                    _ => conn.write_buf.extend_from_slice(&data),
-                }
-            }
+        let frame = match ready!(Pin::new(&mut out.body).poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
             Some(Err(e)) => return Poll::Ready(Err(SendError::Body(e))),
             None => {
                 match out.framing {
@@ -271,8 +267,23 @@ fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<
                     _ => {}
                 }
                 *outgoing = None;
+                continue;
             }
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if data.is_empty() {
+            continue;
         }
+        out.sent += data.len() as u64;
+        match out.framing {
+            Framing::Length(length) if out.sent > length => return Poll::Ready(Err(SendError::BodyLength)),
+            Framing::Chunked => {
+                h1_codec::chunk_prefix(&mut conn.write_buf, data.len());
+                out.chunk_end = true;
+            }
+            _ => {}
+        }
+        out.data = data;
     }
 }
 
@@ -314,7 +325,13 @@ pub(crate) async fn send(
     };
     conn.requests += 1;
     let method = request.method().clone();
-    let mut outgoing = (framing != Framing::Empty).then(|| Outgoing { body: request.into_body(), framing, sent: 0 });
+    let mut outgoing = (framing != Framing::Empty).then(|| Outgoing {
+        body: request.into_body(),
+        framing,
+        sent: 0,
+        data: Bytes::new(),
+        chunk_end: false,
+    });
     // A failed write stops the upload, but the upstream may have answered already (a 413, say).
     let mut send_error = None;
     let head = poll_fn(|cx| {
