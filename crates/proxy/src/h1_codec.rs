@@ -23,7 +23,7 @@ pub(crate) enum CodecError {
     HeadTooLarge,
     #[error("invalid upstream response: {0}")]
     Invalid(&'static str),
-    #[error("invalid chunk size in upstream body")]
+    #[error("invalid chunked framing in upstream body")]
     ChunkSize,
 }
 

@@ -63,6 +63,12 @@ impl Conn {
         Poll::Ready(Ok(()))
     }
 
+    /// Drops what was not written after a failed upload; the connection is not reused after that.
+    fn abandon_writes(&mut self) {
+        self.write_buf.clear();
+        self.written = 0;
+    }
+
     /// Whether an idle connection can take a request: the upstream has not closed it or sent anything.
     fn still_usable(&mut self) -> bool {
         if !self.read_buf.is_empty() {
@@ -338,6 +344,7 @@ pub(crate) async fn send(
         if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
             if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
                 outgoing = None;
+                conn.abandon_writes();
                 send_error = Some(e);
             }
         }
@@ -438,7 +445,7 @@ impl Exchange {
                 // The upstream answered and stopped reading: finish the response, then close.
                 self.outgoing = None;
                 self.reusable = false;
-                conn.write_buf.clear();
+                conn.abandon_writes();
             }
         }
         loop {
