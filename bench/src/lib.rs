@@ -13,7 +13,16 @@ pub struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM first: the master stops its workers on the way out, which SIGKILL would leave running.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        for _ in 0..200 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
