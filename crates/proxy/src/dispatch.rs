@@ -464,7 +464,7 @@ async fn send_with_client(
             }
         }
     }
-    let mut request = match request.body().is_end_stream() {
+    let mut request = match bodiless {
         true => request.map(|_| empty_body()),
         false => upstream_body(proxy, request, to).await?,
     };
