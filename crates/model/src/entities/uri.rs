@@ -164,8 +164,13 @@ pub fn normalize(raw: &str, merge_slashes: bool) -> Cow<'_, str> {
     if raw.is_empty() || raw == "/" {
         return Cow::Borrowed(raw);
     }
-    let has_pct = raw.contains('%');
-    let needs_dots = raw.contains('.') || (merge_slashes && raw.contains("//"));
+    // One pass tells whether anything can change (most paths need nothing).
+    let (mut has_pct, mut needs_dots, mut previous) = (false, false, 0u8);
+    for &b in raw.as_bytes() {
+        has_pct |= b == b'%';
+        needs_dots |= b == b'.' || (merge_slashes && b == b'/' && previous == b'/');
+        previous = b;
+    }
     if !has_pct && !needs_dots {
         return Cow::Borrowed(raw);
     }
