@@ -81,7 +81,7 @@ impl RememberedProfile {
 const REMEMBERED_PROFILES: usize = 4096;
 
 thread_local! {
-    static PROFILES: RefCell<HashMap<uuid::Uuid, RememberedProfile>> = RefCell::new(HashMap::new());
+    static PROFILES: RefCell<HashMap<uuid::Uuid, RememberedProfile, crate::FastHash>> = RefCell::new(HashMap::default());
 }
 
 impl UpstreamTls {
@@ -282,21 +282,13 @@ impl Destination<'_> {
     }
 }
 
-/// Sends the request. Plain-`http` requests go through this worker's own keep-alive pool; `https`, gRPC
-/// and upgrades through hyper's pooled client (TLS, h2, tunnels). Returns the response and the target
-/// that answered (its `Set-Cookie`, in-flight slot).
-pub(crate) async fn send(
-    proxy: &Proxy,
-    request: Request<RequestBody>,
-    to: &Destination<'_>,
-    first: Option<Pick>,
-) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
-    // Upgrades (WebSocket) go through hyper's client, which hands the connection over as the tunnel.
-    let upgrade = request.headers().contains_key(hyper::header::UPGRADE);
-    if to.service.protocol == "http" && !upgrade && to.address(first.as_ref()).is_some() {
-        return send_pooled(proxy, request, to, first).await;
-    }
-    send_with_client(proxy, request, to, first).await
+/// Whether the request goes through this worker's own keep-alive pool ([`send_pooled`]): plain-`http`
+/// requests to an address. `https`, gRPC and upgrades go through hyper's pooled client
+/// ([`send_with_client`]: TLS, h2, and tunnels, which hyper hands over as the upgraded connection).
+pub(crate) fn is_pooled(request: &Request<RequestBody>, to: &Destination<'_>, first: Option<&Pick>) -> bool {
+    to.service.protocol == "http"
+        && !request.headers().contains_key(hyper::header::UPGRADE)
+        && to.address(first).is_some()
 }
 
 /// The body of a request that has none (no future to await, unlike [`upstream_body`]).
@@ -333,18 +325,15 @@ async fn upstream_body(
 /// How long an exchange may take to its response head: Kong's read_timeout runs between two reads, the
 /// first being the head. A streamed upload may take as long as the client keeps sending (its pauses are
 /// bounded by write_timeout), so the deadline only covers requests whose body is already in memory.
-fn head_deadline(to: &Destination<'_>, bodiless: bool) -> Duration {
+fn head_deadline(to: &Destination<'_>, bodiless: bool) -> Option<Duration> {
     let service = to.service;
-    if to.buffer_request || bodiless {
-        service.connect_timeout + service.read_timeout
-    } else {
-        Duration::MAX / 4
-    }
+    (to.buffer_request || bodiless).then(|| service.connect_timeout + service.read_timeout)
 }
 
 /// Through this worker's pool. A failed connect sent nothing, so the request is retried (up to the
 /// service's `retries`) on the next target; nothing is retried once the upstream may have seen it.
-async fn send_pooled(
+/// Returns the response and the target that answered (its `Set-Cookie`, in-flight slot).
+pub(crate) async fn send_pooled(
     proxy: &Proxy,
     request: Request<RequestBody>,
     to: &Destination<'_>,
@@ -354,7 +343,7 @@ async fn send_pooled(
     let bodiless = request.body().is_end_stream();
     let mut request = match bodiless {
         true => request.map(|_| empty_body()),
-        false => upstream_body(proxy, request, to).await?,
+        false => Box::pin(upstream_body(proxy, request, to)).await?,
     };
     let deadline = head_deadline(to, bodiless);
     let options = &proxy.options;
@@ -373,18 +362,21 @@ async fn send_pooled(
                 .insert(HOST, HeaderValue::from_str(&addr.to_string()).map_err(|_| ProxyError::BadRequest)?),
         };
         let started = Instant::now();
-        let sent =
-            tokio::time::timeout(deadline, h1_pool::send(addr, service.connect_timeout, keep_alive, to, request)).await;
-        let (error, unsent) = match sent {
-            Ok(Ok(response)) => {
+        let timing = h1_pool::Timing {
+            started,
+            connect_timeout: service.connect_timeout,
+            deadline: deadline.and_then(|d| started.checked_add(d)),
+        };
+        let (error, unsent) = match h1_pool::send(addr, timing, keep_alive, to, request).await {
+            Ok(response) => {
                 to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
                 return Ok((response, pick));
             }
-            Ok(Err(failed)) => failed,
-            Err(_) => {
+            Err((SendError::Timeout, _)) => {
                 to.report(pick.as_ref(), Outcome::Timeout, started);
                 return Err(ProxyError::Timeout);
             }
+            Err(failed) => failed,
         };
         let timed_out = matches!(error, SendError::ConnectTimeout(_)) || is_timeout(&error);
         to.report_failure(pick.as_ref(), timed_out, started);
@@ -404,7 +396,7 @@ async fn send_pooled(
 /// connector resolves). Bodiless requests are retried on connection failures up to the service's
 /// `retries`, on the next target when there is a balancer, since no request bytes can have reached the
 /// upstream.
-async fn send_with_client(
+pub(crate) async fn send_with_client(
     proxy: &Proxy,
     mut request: Request<RequestBody>,
     to: &Destination<'_>,
@@ -432,7 +424,7 @@ async fn send_with_client(
     let mut pick = first;
     let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
     let bodiless = request.body().is_end_stream();
-    let deadline = head_deadline(to, bodiless);
+    let deadline = head_deadline(to, bodiless).unwrap_or(Duration::MAX / 4);
     crate::headers::set_forwarded(request.headers_mut(), &to.forwarded);
     if bodiless && !grpc {
         let (parts, _) = request.into_parts();

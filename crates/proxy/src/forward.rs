@@ -15,7 +15,6 @@ use bytes::Bytes;
 use gatehouse_router::{normalize_path, Headers, Request as RouteRequest};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::net::SocketAddr;
@@ -99,7 +98,7 @@ fn is_ambiguous(headers: &HeaderMap) -> bool {
 
 pub async fn handle(
     proxy: &Proxy,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     remote: SocketAddr,
     local_port: u16,
     scheme: &'static str,
@@ -109,7 +108,7 @@ pub async fn handle(
     let id = new_request_id();
     let request_id = id.as_str();
     let options = &proxy.options;
-    let (mut parts, body) = request.into_parts();
+    let (mut parts, mut body) = request.into_parts();
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy);
@@ -117,7 +116,6 @@ pub async fn handle(
     if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
         // connection; then close, as nginx's lingering close does.
-        let mut body = body;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
             while let Some(Ok(_)) = body.frame().await {}
         })
@@ -126,7 +124,6 @@ pub async fn handle(
         response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
         return finish(response, request_id, proxy);
     }
-    let mut body = RequestBody::Streaming(body);
     // The guard is held only for the (synchronous) rewrite phase; routes without plugins pay one load.
     let current = proxy.snapshot.load();
     let global_plugins = &current.plugins;
@@ -188,7 +185,9 @@ pub async fn handle(
                 request_id,
                 errors: &errors,
             };
-            match phases::access(&target, &mut parts, body, (options.max_body_bytes, service.write_timeout)).await {
+            let limits = (options.max_body_bytes, service.write_timeout);
+            // Boxed, as the resolution below: a plugin-free request's future does not carry their size.
+            match Box::pin(phases::access(&target, &mut parts, body, limits)).await {
                 Ok((b, r)) => {
                     body = b;
                     ran = Some((r, plugins));
@@ -237,7 +236,7 @@ pub async fn handle(
         None => None,
     };
     let resolved = match (&balancer, service.resolve_per_request) {
-        (None, true) => match proxy.dns.pick(&service.host).await {
+        (None, true) => match Box::pin(proxy.dns.pick(&service.host)).await {
             Ok(ip) => Some(ip),
             Err(e) => {
                 tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
@@ -260,7 +259,13 @@ pub async fn handle(
         resolved,
         forwarded,
     };
-    let result = dispatch::send(proxy, request, &destination, first).await;
+    // The two ways are awaited here rather than in a helper: one level less of future that every request
+    // would build and move. hyper's client is boxed, since its futures are large.
+    let result = if dispatch::is_pooled(&request, &destination, first.as_ref()) {
+        dispatch::send_pooled(proxy, request, &destination, first).await
+    } else {
+        Box::pin(dispatch::send_with_client(proxy, request, &destination, first)).await
+    };
     let upstream_latency = upstream_started.elapsed();
     let (mut response, picked) = match result {
         Ok(r) => r,

@@ -128,17 +128,20 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
         }
         // Room for the headers the proxy adds to the response.
         let mut headers = HeaderMap::with_capacity(count + 6);
+        let mut framing_headers = FramingHeaders::default();
         for &(name, value) in &indices[..count] {
-            let name = HeaderName::from_bytes(&head[name.0..name.1]).map_err(|_| CodecError::Invalid("header name"))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value.0..value.1))
+            let name = HeaderName::from_bytes(&head[name.0 as usize..name.1 as usize])
+                .map_err(|_| CodecError::Invalid("header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(value.0 as usize..value.1 as usize))
                 .map_err(|_| CodecError::Invalid("header value"))?;
+            framing_headers.note(&name, &value);
             headers.append(name, value);
         }
-        let framing = response_framing(method, status, &headers)?;
-        let close = has_token(&headers, CONNECTION, "close");
+        let framing = framing_headers.response_framing(method, status)?;
+        let FramingHeaders { close, keep_alive, .. } = framing_headers;
         let keep_alive = match version {
             Version::HTTP_11 => !close,
-            _ => !close && has_token(&headers, CONNECTION, "keep-alive"),
+            _ => !close && keep_alive,
         } && framing != Framing::UntilClose
             && status != StatusCode::SWITCHING_PROTOCOLS;
         return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
@@ -146,7 +149,7 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
 }
 
 /// Byte ranges of a header's name and value in the head.
-type HeaderIndices = ((usize, usize), (usize, usize));
+type HeaderIndices = ((u32, u32), (u32, u32));
 
 /// Parses one response head into `indices`: the head's bytes, status, version and header count.
 fn parse_one(
@@ -164,9 +167,10 @@ fn parse_one(
         };
     let status = response.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(CodecError::Invalid("status"))?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    // The head is under MAX_HEAD_BYTES, so offsets fit in u32.
     let span = |s: &[u8]| {
         let start = s.as_ptr() as usize - base;
-        (start, start + s.len())
+        (start as u32, (start + s.len()) as u32)
     };
     for (slot, h) in indices.iter_mut().zip(response.headers.iter()) {
         *slot = (span(h.name.as_bytes()), span(h.value));
@@ -176,54 +180,87 @@ fn parse_one(
     Ok(Some((head, status, version, count)))
 }
 
-/// RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; a final `chunked` coding; else `Content-Length`
-/// (conflicting values are an error); else until the connection closes.
-fn response_framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, CodecError> {
-    if method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(Framing::Empty);
-    }
-    if headers.contains_key(TRANSFER_ENCODING) {
-        let last = headers.get_all(TRANSFER_ENCODING).iter().next_back().and_then(|v| v.to_str().ok()).unwrap_or("");
-        let chunked = last.rsplit(',').next().is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
-        return Ok(if chunked { Framing::Chunked } else { Framing::UntilClose });
-    }
-    Ok(match content_length(headers)? {
-        Some(0) => Framing::Empty,
-        Some(length) => Framing::Length(length),
-        None => Framing::UntilClose,
-    })
+/// What a head's framing headers say, noted as its headers are read, so that no lookups follow.
+#[derive(Default)]
+struct FramingHeaders {
+    /// Whether the final coding of the last `Transfer-Encoding` is `chunked`; `None` without the header.
+    chunked: Option<bool>,
+    /// The `Content-Length`: every value (and list item) must be the same number.
+    length: Option<u64>,
+    bad_length: bool,
+    /// `Connection` lists `close`, or `keep-alive`.
+    close: bool,
+    keep_alive: bool,
 }
 
-/// The `Content-Length`, when present: every value (and list item) must be the same number.
-fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
-    let mut found = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.to_str().map_err(|_| CodecError::Invalid("content-length"))?.split(',') {
-            let item = item.trim();
-            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(CodecError::Invalid("content-length"));
+impl FramingHeaders {
+    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
+        // Most headers are none of the three; their names are told apart by length first.
+        if !matches!(name.as_str().len(), 10 | 14 | 17) {
+            return;
+        }
+        let value = value.as_bytes();
+        if name == CONTENT_LENGTH {
+            for item in value.split(|&b| b == b',') {
+                let n = std::str::from_utf8(item.trim_ascii())
+                    .ok()
+                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|n| n.parse::<u64>().ok());
+                match n {
+                    Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
+                    _ => self.bad_length = true,
+                }
             }
-            let n: u64 = item.parse().map_err(|_| CodecError::Invalid("content-length"))?;
-            if found.is_some_and(|f| f != n) {
-                return Err(CodecError::Invalid("conflicting content-length"));
-            }
-            found = Some(n);
+        } else if name == TRANSFER_ENCODING {
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == CONNECTION {
+            self.close |= has_token(value, b"close");
+            self.keep_alive |= has_token(value, b"keep-alive");
         }
     }
-    Ok(found)
+
+    /// The `Content-Length`, when present and valid.
+    fn content_length(&self) -> Result<Option<u64>, CodecError> {
+        match self.bad_length {
+            true => Err(CodecError::Invalid("content-length")),
+            false => Ok(self.length),
+        }
+    }
+
+    /// RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; a final `chunked` coding; else `Content-Length`
+    /// (conflicting values are an error); else until the connection closes.
+    fn response_framing(&self, method: &Method, status: StatusCode) -> Result<Framing, CodecError> {
+        if method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(Framing::Empty);
+        }
+        if let Some(chunked) = self.chunked {
+            return Ok(if chunked { Framing::Chunked } else { Framing::UntilClose });
+        }
+        Ok(match self.content_length()? {
+            Some(0) => Framing::Empty,
+            Some(length) => Framing::Length(length),
+            None => Framing::UntilClose,
+        })
+    }
 }
 
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+/// The `Content-Length` of a header map, when present: every value (and list item) must be the same number.
+fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
+    let mut noted = FramingHeaders::default();
+    for value in headers.get_all(CONTENT_LENGTH) {
+        noted.note(&CONTENT_LENGTH, value);
+    }
+    noted.content_length()
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitively).
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Where a chunked body's reader is.

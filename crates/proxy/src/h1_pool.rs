@@ -38,6 +38,9 @@ struct Conn {
     written: usize,
     /// Requests sent on it so far (`upstream_keepalive_max_requests`).
     requests: u64,
+    /// Bounds the wait for a response head. Made once and re-armed only when it fires early, so a request
+    /// costs no timer registration (a `tokio::time::timeout` per request did).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Conn {
@@ -61,6 +64,22 @@ impl Conn {
         self.write_buf.clear();
         self.written = 0;
         Poll::Ready(Ok(()))
+    }
+
+    /// Ready once `deadline` has passed (never without one).
+    fn poll_deadline(&mut self, deadline: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = deadline.map(tokio::time::Instant::from_std) else { return Poll::Pending };
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        while std::future::Future::poll(timer.as_mut(), cx).is_ready() {
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 
     /// Drops what was not written after a failed upload; the connection is not reused after that.
@@ -111,7 +130,7 @@ impl Idle {
 
 #[derive(Default)]
 struct Pools {
-    idle: HashMap<SocketAddr, Vec<Idle>>,
+    idle: HashMap<SocketAddr, Vec<Idle>, crate::FastHash>,
     /// A task closing connections idle for longer than `idle_timeout` runs on this thread.
     sweeping: bool,
 }
@@ -173,6 +192,8 @@ pub(crate) enum SendError {
     BodyLength,
     #[error("upstream connection closed without a response")]
     Closed,
+    #[error("no response head from upstream in time")]
+    Timeout,
 }
 
 impl SendError {
@@ -182,11 +203,20 @@ impl SendError {
     }
 }
 
-fn checkout(addr: SocketAddr, keep_alive: &KeepAlive) -> Option<Conn> {
+/// When an exchange starts and how long its parts may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// Also the time idle connections are checked against.
+    pub started: Instant,
+    pub connect_timeout: Duration,
+    /// The response head must have come by then (none while a streamed upload may still be going).
+    pub deadline: Option<Instant>,
+}
+
+fn checkout(addr: SocketAddr, keep_alive: &KeepAlive, now: Instant) -> Option<Conn> {
     POOLS
         .try_with(|pools| {
             let mut pools = pools.try_borrow_mut().ok()?;
-            let now = Instant::now();
             let list = pools.idle.get_mut(&addr)?;
             while let Some(idle) = list.pop() {
                 if idle.fresh(now, keep_alive.idle_timeout) {
@@ -223,7 +253,7 @@ async fn connect(addr: SocketAddr, connect_timeout: Duration) -> Result<Conn, Se
         Err(_) => return Err(SendError::ConnectTimeout(addr)),
     };
     stream.set_nodelay(true).map_err(|e| SendError::Connect(addr, e))?;
-    Ok(Conn { stream, read_buf: BytesMut::new(), write_buf: Vec::new(), written: 0, requests: 0 })
+    Ok(Conn { stream, read_buf: BytesMut::new(), write_buf: Vec::new(), written: 0, requests: 0, timer: None })
 }
 
 /// The request body still going out while the response comes in.
@@ -298,7 +328,7 @@ fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<
 /// back, so the caller may try another target.
 pub(crate) async fn send(
     addr: SocketAddr,
-    connect_timeout: Duration,
+    timing: Timing,
     keep_alive: KeepAlive,
     to: &Destination<'_>,
     request: Request<RequestBody>,
@@ -310,23 +340,28 @@ pub(crate) async fn send(
         _ => 0,
     };
     let mut conn = loop {
-        let (mut conn, reused) = match checkout(addr, &keep_alive) {
+        let (mut conn, reused) = match checkout(addr, &keep_alive, timing.started) {
             Some(mut conn) => match conn.still_usable() {
                 true => (conn, true),
                 false => continue,
             },
-            None => match connect(addr, connect_timeout).await {
+            None => match connect(addr, timing.connect_timeout).await {
                 Ok(conn) => (conn, false),
                 Err(e) => return Err((e, Some(request))),
             },
         };
         let head = h1_codec::Head { method: request.method(), path: to.path, headers: request.headers() };
         h1_codec::encode_request_head(&mut conn.write_buf, &head, &to.forwarded, (extra, length));
-        match poll_fn(|cx| conn.poll_flush(cx)).await {
+        let flushed = poll_fn(|cx| match conn.poll_deadline(timing.deadline, cx) {
+            Poll::Ready(()) => Poll::Ready(Err(None)),
+            Poll::Pending => conn.poll_flush(cx).map_err(Some),
+        });
+        match flushed.await {
             Ok(()) => break conn,
+            Err(None) => return Err((SendError::Timeout, None)),
             // A kept-alive connection the upstream had closed took nothing: try a fresh one.
             Err(_) if reused && conn.written == 0 => continue,
-            Err(e) => return Err((SendError::Io(e), None)),
+            Err(Some(e)) => return Err((SendError::Io(e), None)),
         }
     };
     conn.requests += 1;
@@ -341,6 +376,9 @@ pub(crate) async fn send(
     // A failed write stops the upload, but the upstream may have answered already (a 413, say).
     let mut send_error = None;
     let head = poll_fn(|cx| {
+        if conn.poll_deadline(timing.deadline, cx).is_ready() {
+            return Poll::Ready(Err(SendError::Timeout));
+        }
         if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
             if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
                 outgoing = None;

@@ -16,7 +16,7 @@ const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port")
 const X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
 const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
-const HOP_BY_HOP: [HeaderName; 8] = [
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -26,6 +26,23 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::UPGRADE,
     header::PROXY_AUTHENTICATE,
 ];
+/// Where `TE` is in [`HOP_BY_HOP`].
+const TE_INDEX: usize = 3;
+
+/// Where `name` is in [`HOP_BY_HOP`]: one match on the name instead of eight comparisons.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    match name.as_str() {
+        "connection" => Some(0),
+        "keep-alive" => Some(1),
+        "proxy-connection" => Some(2),
+        "te" => Some(TE_INDEX),
+        "trailer" => Some(4),
+        "transfer-encoding" => Some(5),
+        "upgrade" => Some(6),
+        "proxy-authenticate" => Some(7),
+        _ => None,
+    }
+}
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. `keep_upgrade` keeps
 /// `Upgrade`/`Connection: upgrade` for WebSocket and other tunnels.
@@ -35,7 +52,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // only when `Connection` names some other header.
     let mut present = 0u16;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_by_hop_index(name) {
             present |= 1 << i;
         }
     }
@@ -46,24 +63,27 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if present & 1 != 0 {
-        let listed: Vec<HeaderName> = headers
-            .get_all(hyper::header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            // Names of the list itself go below (where `keep_upgrade` is honoured); `close` names nothing.
-            .filter(|t| {
-                !t.eq_ignore_ascii_case("close") && !HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(t))
-            })
-            .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-            .collect();
+        // Byte-wise: most values are just `keep-alive` or `close`, which name no other header.
+        let mut listed: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(hyper::header::CONNECTION) {
+            for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                // Names of the list itself go below (where `keep_upgrade` is honoured); `close` names nothing.
+                let known = |name: &[u8]| token.eq_ignore_ascii_case(name);
+                if token.is_empty() || known(b"close") || HOP_BY_HOP.iter().any(|h| known(h.as_str().as_bytes())) {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(token) {
+                    listed.push(name);
+                }
+            }
+        }
         for name in listed {
             headers.remove(name);
         }
     }
     // `TE: trailers` is the one TE value allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
-    let te_trailers = headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let te_trailers = present & (1 << TE_INDEX) != 0
+        && headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         let kept = keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
         if present & (1 << i) != 0 && !kept {
@@ -137,7 +157,9 @@ impl Forwarded<'_> {
     pub fn each(&self, headers: &HeaderMap, emit: &mut dyn FnMut(&HeaderName, Option<&[u8]>)) {
         let mut ip_buffer = [0u8; 48];
         let ip = ip_text(self.client_ip, &mut ip_buffer);
-        match headers.get(X_FORWARDED_FOR).filter(|_| self.trusted).and_then(|v| v.to_str().ok()) {
+        // Looked up only for trusted clients: the lookup hashes the name.
+        let existing = if self.trusted { headers.get(X_FORWARDED_FOR) } else { None };
+        match existing.and_then(|v| v.to_str().ok()) {
             Some(existing) => emit(&X_FORWARDED_FOR, Some(format!("{existing}, {ip}").as_bytes())),
             None => emit(&X_FORWARDED_FOR, Some(ip.as_bytes())),
         }
@@ -247,6 +269,14 @@ mod tests {
         assert!(!is_trusted(&trusted, "11.0.0.1".parse().unwrap()));
         assert!(is_trusted(&trusted, "::1".parse().unwrap()));
         assert!(is_trusted(&[("0.0.0.0".parse().unwrap(), 0)], "8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_hop_by_hop_lookup_agrees_with_the_list() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
+        }
+        assert_eq!(hop_by_hop_index(&header::HOST), None);
     }
 
     #[test]

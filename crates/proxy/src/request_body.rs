@@ -1,5 +1,5 @@
 //! The body of a request on its way upstream: the client's stream as it arrives, or the whole body when a
-//! plugin needed to read (and maybe rewrite) it first.
+//! plugin needed to read (and maybe rewrite) it first, or when the request had none.
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 pub enum RequestBody {
     Streaming(Incoming),
-    /// Read in full; `None` once sent.
+    /// Read in full; `None` once sent, or for a request without a body.
     Buffered(Option<Bytes>),
 }
 

@@ -103,7 +103,7 @@ impl ServiceSpec {
 }
 
 /// Services by id, shared by snapshots until a service changes (a route change does not copy the map).
-pub type Services = Arc<HashMap<Uuid, Arc<ServiceSpec>>>;
+pub type Services = Arc<HashMap<Uuid, Arc<ServiceSpec>, crate::FastHash>>;
 
 /// Everything one request needs, immutable once built.
 ///
@@ -134,7 +134,7 @@ impl Snapshot {
 
     /// Compiles routes and services from their entities. Entities that cannot be read are skipped and logged.
     pub fn build(routes: &[Map<String, Value>], services: &[Map<String, Value>], version: u64) -> Snapshot {
-        let mut by_id = HashMap::with_capacity(services.len());
+        let mut by_id = HashMap::with_capacity_and_hasher(services.len(), crate::FastHash::default());
         for entity in services {
             match ServiceSpec::from_entity(entity) {
                 Ok(s) => {
@@ -219,8 +219,11 @@ impl Snapshot {
 
     /// The highest-priority matching route across both routers, ordered as Kong orders matchers.
     pub fn find(&self, req: &Request<'_>) -> Option<Match<'_>> {
-        let changed = self.delta.find(req);
-        let stable = if self.shadowed.is_empty() {
+        // An empty layer is skipped: finding nothing in it still costs a request's normalisation.
+        let changed = if self.delta.is_empty() { None } else { self.delta.find(req) };
+        let stable = if self.base.is_empty() {
+            None
+        } else if self.shadowed.is_empty() {
             self.base.find(req)
         } else {
             self.base.find_filtered(req, &|r| self.shadowed.contains(&r.id))
@@ -251,6 +254,6 @@ impl Snapshot {
 /// The balancers of every upstream, by the name a service's `host` refers to and by id (Admin API).
 #[derive(Default)]
 pub struct Balancers {
-    pub by_name: HashMap<String, Arc<Balancer>>,
+    pub by_name: HashMap<String, Arc<Balancer>, crate::FastHash>,
     pub by_id: HashMap<Uuid, Arc<Balancer>>,
 }

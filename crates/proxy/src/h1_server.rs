@@ -1,0 +1,296 @@
+//! Plain-text HTTP/1.1 client connections, served without hyper for the requests that make up most
+//! traffic: a head with no body, no upgrade and no `Expect`. Such a request is parsed in place (header
+//! values share the read buffer), handed to the proxy, and its response written with one write when the
+//! body is ready. hyper's server took about a seventh of the proxy's user-space CPU per request (its
+//! dispatcher, a timer allocated and registered per request, moves of the service future); this path
+//! keeps one timer per connection and re-arms it only when it fires early.
+//!
+//! Everything else — a request with a body, an upgrade, HTTP/1.0, h2c's preface, a head too large or
+//! malformed — hands the connection to hyper for the rest of its life, with the bytes read so far replayed,
+//! so hyper answers it exactly as it would have from the start.
+
+use crate::forward;
+use crate::h1_codec::has_token;
+use crate::h1_response::ResponseWriter;
+use crate::request_body::RequestBody;
+use crate::Proxy;
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Uri};
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Most headers in a request this path serves (hyper's server default; more go to hyper, which answers 431).
+const MAX_HEADERS: usize = 100;
+/// Longest request target this path serves (hyper answers longer ones with 414).
+const MAX_URI_BYTES: usize = u16::MAX as usize - 1;
+
+/// What a connection hands to hyper when it stops serving requests itself.
+pub(crate) struct HandOver {
+    pub builder: hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    pub watcher: hyper_util::server::graceful::Watcher,
+}
+
+/// What the start of the read buffer holds.
+enum Parsed {
+    /// A complete bodiless HTTP/1.1 request, and whether the client keeps the connection open after it.
+    Request(Box<Request<RequestBody>>, bool),
+    /// Not a whole head yet.
+    Partial,
+    /// A request hyper serves (see the module documentation).
+    HandOver,
+    /// A head whose target or header values cannot be represented: 400, then close (as hyper does).
+    Invalid,
+}
+
+/// Byte range of a header's name or value in the head (heads are far below 4 GiB).
+type Span = (u32, u32);
+
+/// Parses the request at the start of `buf`, taking its head out of the buffer when this path serves it.
+fn parse_request(buf: &mut BytesMut) -> Parsed {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut spans = [((0, 0), (0, 0)); MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let base = buf.as_ptr() as usize;
+    let length =
+        match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut slots) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return Parsed::Partial,
+            Err(_) => return Parsed::HandOver,
+        };
+    let (Some(method), Some(path), Some(1)) = (request.method, request.path, request.version) else {
+        return Parsed::HandOver;
+    };
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Parsed::HandOver };
+    if method == Method::CONNECT || path.len() >= MAX_URI_BYTES {
+        return Parsed::HandOver;
+    }
+    let span = |s: &[u8]| -> Span {
+        let start = s.as_ptr() as usize - base;
+        (start as u32, (start + s.len()) as u32)
+    };
+    let mut keep_alive = true;
+    for (slot, header) in spans.iter_mut().zip(request.headers.iter()) {
+        let name = header.name.as_bytes();
+        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+        if is("content-length") {
+            if header.value != b"0" {
+                return Parsed::HandOver;
+            }
+        } else if is("transfer-encoding") || is("upgrade") || is("expect") {
+            return Parsed::HandOver;
+        } else if is("connection") && has_token(header.value, b"close") {
+            keep_alive = false;
+        }
+        *slot = (span(name), span(header.value));
+    }
+    let count = request.headers.len();
+    let target = span(path.as_bytes());
+    let head = buf.split_to(length).freeze();
+    let range = |(start, end): Span| start as usize..end as usize;
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(range(target))) else { return Parsed::Invalid };
+    // Room for what the proxy adds on the way (Host, forwarding headers go straight into the encoding).
+    let mut headers = HeaderMap::with_capacity(count + 2);
+    for &(name, value) in &spans[..count] {
+        let Ok(name) = HeaderName::from_bytes(&head[range(name)]) else { return Parsed::Invalid };
+        let Ok(value) = HeaderValue::from_maybe_shared(head.slice(range(value))) else { return Parsed::Invalid };
+        headers.append(name, value);
+    }
+    let mut request = Request::new(RequestBody::Buffered(None));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Parsed::Request(Box::new(request), keep_alive)
+}
+
+/// One client connection and its buffers, reused from request to request.
+struct ClientConn {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    writer: ResponseWriter,
+}
+
+/// Why reading a head stopped without a request.
+enum Stop {
+    /// The client closed, timed out, or the node is shutting down.
+    Close,
+    HandOver,
+    Invalid,
+}
+
+/// Serves a plain connection until the client closes it, the node stops, or a request needs hyper.
+pub(crate) async fn serve(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    (remote, local_port): (SocketAddr, u16),
+    hand_over: HandOver,
+    stop: watch::Receiver<bool>,
+) {
+    let mut conn = ClientConn { stream, read_buf: BytesMut::with_capacity(8192), writer: ResponseWriter::default() };
+    // Bounded so that adding it to a clock reading cannot overflow.
+    let header_timeout = proxy.options.header_timeout.min(Duration::from_secs(365 * 24 * 3600));
+    let head_limit = proxy.options.max_header_bytes.max(8192);
+    // One timer for the connection's life, re-armed only when it fires before the current deadline, so a
+    // request costs a clock read instead of a timer registration.
+    let timer = tokio::time::sleep(header_timeout);
+    // One future for the connection's life as well: a new one per wait would register with the channel
+    // each time.
+    let stopped = stop.clone();
+    let stopping = async move {
+        let mut stop = stop;
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    };
+    tokio::pin!(timer, stopping);
+    loop {
+        let deadline = Instant::now() + header_timeout;
+        let waited = next_request(&mut conn, head_limit, (deadline, timer.as_mut()), stopping.as_mut()).await;
+        let (request, keep_alive) = match waited {
+            Ok(pair) => pair,
+            Err(Stop::Close) => return,
+            Err(Stop::Invalid) => {
+                let _ = conn.writer.bad_request(&mut conn.stream).await;
+                return;
+            }
+            Err(Stop::HandOver) => {
+                let replay = Replay { prefix: conn.read_buf.freeze(), stream: conn.stream };
+                let service = crate::HyperService { proxy, remote, local_port, scheme: "http", sni: None };
+                return service.serve(replay, hand_over.builder, hand_over.watcher).await;
+            }
+        };
+        let is_head = request.method() == Method::HEAD;
+        // Pinned here rather than in a helper's future, so the large request future is not moved again.
+        let handled = forward::handle(&proxy, *request, remote, local_port, "http", None);
+        tokio::pin!(handled);
+        let Some(response) = watch_client(&mut conn, handled, head_limit).await else { return };
+        // hyper's graceful shutdown: the response in flight says `Connection: close`.
+        let keep_alive = keep_alive && !*stopped.borrow();
+        let kept = conn.writer.write(&mut conn.stream, response, is_head, keep_alive).await;
+        if !matches!(kept, Ok(true)) {
+            return;
+        }
+    }
+}
+
+/// Reads until a whole request head is in the buffer (or the connection ends, times out, or goes to hyper).
+async fn next_request(
+    conn: &mut ClientConn,
+    head_limit: usize,
+    (deadline, mut timer): (Instant, Pin<&mut tokio::time::Sleep>),
+    mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<(Box<Request<RequestBody>>, bool), Stop> {
+    loop {
+        if !conn.read_buf.is_empty() {
+            match parse_request(&mut conn.read_buf) {
+                Parsed::Request(request, keep_alive) => return Ok((request, keep_alive)),
+                Parsed::Invalid => return Err(Stop::Invalid),
+                Parsed::HandOver => return Err(Stop::HandOver),
+                // hyper reads on to its own limit and answers 431.
+                Parsed::Partial if conn.read_buf.len() >= head_limit => return Err(Stop::HandOver),
+                Parsed::Partial => {}
+            }
+        }
+        conn.read_buf.reserve(4096);
+        let idle = conn.read_buf.is_empty();
+        tokio::select! {
+            biased;
+            read = conn.stream.read_buf(&mut conn.read_buf) => match read {
+                Ok(0) | Err(_) => return Err(Stop::Close),
+                Ok(_) => {}
+            },
+            () = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    tracing::debug!("closing a client connection that sent no complete request head in time");
+                    return Err(Stop::Close);
+                }
+                timer.as_mut().reset(deadline);
+            }
+            () = stopping.as_mut(), if idle => return Err(Stop::Close),
+        }
+    }
+}
+
+/// Waits for the proxy's response while watching the client: a client that closes its connection before
+/// the response is ready cancels the request, as with hyper (and nginx's `proxy_ignore_client_abort off`).
+/// Bytes a pipelining client sends meanwhile are kept for the next request. `None` when the client left.
+async fn watch_client(
+    conn: &mut ClientConn,
+    mut handled: Pin<&mut impl std::future::Future<Output = hyper::Response<forward::ProxyBody>>>,
+    head_limit: usize,
+) -> Option<hyper::Response<forward::ProxyBody>> {
+    loop {
+        let watching = conn.read_buf.len() < head_limit;
+        tokio::select! {
+            biased;
+            response = handled.as_mut() => return Some(response),
+            ready = conn.stream.readable(), if watching => {
+                if ready.is_err() {
+                    return None;
+                }
+                conn.read_buf.reserve(4096);
+                match conn.stream.try_read_buf(&mut conn.read_buf) {
+                    Ok(0) => return None,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again before the socket's.
+pub(crate) struct Replay {
+    prefix: Bytes,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.prefix.is_empty() {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let n = this.prefix.len().min(buf.remaining());
+        buf.put_slice(&this.prefix[..n]);
+        this.prefix.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[path = "h1_server_tests.rs"]
+mod tests;
