@@ -77,6 +77,19 @@ fn new_request_id() -> RequestId {
     RequestId(text)
 }
 
+/// A latency header's value. Most are under 100 ms: those are static text rather than a value allocated
+/// per request.
+fn milliseconds(duration: std::time::Duration) -> HeaderValue {
+    const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
+                              40414243444546474849505152535455565758596061626364656667686970717273747576777879\
+                              8081828384858687888990919293949596979899";
+    match duration.as_millis() {
+        n @ 0..10 => HeaderValue::from_static(&TWO_DIGITS[2 * n as usize + 1..2 * n as usize + 2]),
+        n @ 10..100 => HeaderValue::from_static(&TWO_DIGITS[2 * n as usize..2 * n as usize + 2]),
+        n => HeaderValue::from(u64::try_from(n).unwrap_or(u64::MAX)),
+    }
+}
+
 /// Whether the declared `Content-Length` exceeds `client_max_body_size` (0 = no limit).
 fn declares_too_much(headers: &HeaderMap, limit: u64) -> bool {
     limit > 0
@@ -91,9 +104,9 @@ fn declares_too_much(headers: &HeaderMap, limit: u64) -> bool {
 /// conflicting lengths. (hyper already drops `Content-Length` when `Transfer-Encoding` is present and rejects
 /// conflicting lengths; this keeps the rule explicit for any other front end, such as h2.)
 fn is_ambiguous(headers: &HeaderMap) -> bool {
-    let lengths: Vec<&HeaderValue> = headers.get_all(hyper::header::CONTENT_LENGTH).iter().collect();
-    let chunked = headers.contains_key(hyper::header::TRANSFER_ENCODING);
-    (chunked && !lengths.is_empty()) || lengths.windows(2).any(|w| w[0] != w[1])
+    let mut lengths = headers.get_all(hyper::header::CONTENT_LENGTH).iter();
+    let Some(first) = lengths.next() else { return false };
+    headers.contains_key(hyper::header::TRANSFER_ENCODING) || lengths.any(|other| other != first)
 }
 
 pub async fn handle(
@@ -295,8 +308,8 @@ pub async fn handle(
     }
     let headers = response.headers_mut();
     if options.latency_tokens {
-        headers.insert(X_KONG_UPSTREAM_LATENCY, HeaderValue::from(upstream_latency.as_millis() as u64));
-        headers.insert(X_KONG_PROXY_LATENCY, HeaderValue::from(proxy_latency.as_millis() as u64));
+        headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream_latency));
+        headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy_latency));
     }
     if let Some(via) = &proxy.via {
         headers.append(hyper::header::VIA, via.clone());
@@ -502,8 +515,21 @@ mod tests {
         assert!(is_ambiguous(&h));
         let mut two = HeaderMap::new();
         two.append("content-length", HeaderValue::from_static("5"));
+        two.append("content-length", HeaderValue::from_static("5"));
+        assert!(!is_ambiguous(&two), "a repeated equal length is one length");
         two.append("content-length", HeaderValue::from_static("6"));
         assert!(is_ambiguous(&two));
+        let mut chunked = HeaderMap::new();
+        chunked.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        assert!(!is_ambiguous(&chunked));
+    }
+
+    #[test]
+    fn latencies_are_whole_milliseconds() {
+        let ms = |n: u64| milliseconds(std::time::Duration::from_micros(n * 1000 + 999));
+        for (n, text) in [(0, "0"), (7, "7"), (10, "10"), (42, "42"), (99, "99"), (100, "100"), (60_000, "60000")] {
+            assert_eq!(ms(n), text);
+        }
     }
 
     #[test]
