@@ -303,7 +303,7 @@ pub async fn handle(
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(tunnel(client_upgrade, upstream_upgrade, service.read_timeout));
         }
-    } else {
+    } else if !response.body().hop_by_hop_removed() {
         strip_hop_by_hop(response.headers_mut(), false);
     }
     let headers = response.headers_mut();

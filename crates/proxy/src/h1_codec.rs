@@ -2,7 +2,7 @@
 //! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; the response
 //! head stays in one buffer that header values share rather than copy.
 
-use crate::headers::Forwarded;
+use crate::headers::{self, Forwarded};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::{Method, StatusCode, Version};
@@ -129,13 +129,26 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
         // Room for the headers the proxy adds to the response.
         let mut headers = HeaderMap::with_capacity(count + 6);
         let mut framing_headers = FramingHeaders::default();
+        // Hop-by-hop headers stop here (what `headers::strip_hop_by_hop` would remove later): the proxy
+        // frames the client's response itself. A 101's are the tunnel's and stay.
+        let strip = status != StatusCode::SWITCHING_PROTOCOLS;
+        let mut listed = Vec::new();
         for &(name, value) in &indices[..count] {
             let name = HeaderName::from_bytes(&head[name.0 as usize..name.1 as usize])
                 .map_err(|_| CodecError::Invalid("header name"))?;
             let value = HeaderValue::from_maybe_shared(head.slice(value.0 as usize..value.1 as usize))
                 .map_err(|_| CodecError::Invalid("header value"))?;
             framing_headers.note(&name, &value);
+            if strip && headers::hop_by_hop_index(&name).is_some() && !headers::is_te_trailers(&name, &value) {
+                if name == CONNECTION {
+                    headers::connection_listed(&value, &mut listed);
+                }
+                continue;
+            }
             headers.append(name, value);
+        }
+        for name in listed {
+            headers.remove(name);
         }
         let framing = framing_headers.response_framing(method, status)?;
         let FramingHeaders { close, keep_alive, .. } = framing_headers;

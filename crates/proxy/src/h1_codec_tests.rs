@@ -186,3 +186,19 @@ fn encoded_forwarding_headers_match_the_header_map_path() {
         assert_eq!(encoded["x-other"], "kept");
     }
 }
+
+#[test]
+fn hop_by_hop_headers_stop_at_the_parser() {
+    let parsed = head(
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nx-hop: 1\r\nx-keep: 1\r\n\
+         Transfer-Encoding: chunked\r\nTrailer: x-sum\r\n\r\n",
+    );
+    let names: Vec<&str> = parsed.headers.keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["x-keep"], "what the Connection header lists goes too");
+    assert_eq!(parsed.framing, Framing::Chunked, "framing is read before the headers go");
+    assert!(parsed.keep_alive);
+    let closing = head("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    assert!(!closing.keep_alive && !closing.headers.contains_key("connection"));
+    let switching = head("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    assert_eq!(switching.headers.len(), 2, "a tunnel's headers stay");
+}

@@ -534,6 +534,11 @@ impl UpstreamBody {
     pub fn detached(incoming: Incoming) -> Self {
         UpstreamBody::Hyper(incoming)
     }
+
+    /// Whether the response's hop-by-hop headers were already left out (as `h1_codec` parses a head).
+    pub fn hop_by_hop_removed(&self) -> bool {
+        matches!(self, UpstreamBody::Pooled(_))
+    }
 }
 
 impl Body for UpstreamBody {

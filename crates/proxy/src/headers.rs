@@ -30,7 +30,7 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 const TE_INDEX: usize = 3;
 
 /// Where `name` is in [`HOP_BY_HOP`]: one match on the name instead of eight comparisons.
-fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+pub(crate) fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
     match name.as_str() {
         "connection" => Some(0),
         "keep-alive" => Some(1),
@@ -42,6 +42,27 @@ fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
         "proxy-authenticate" => Some(7),
         _ => None,
     }
+}
+
+/// Adds to `listed` the headers a `Connection` value names besides the hop-by-hop ones (which go anyway;
+/// `keep_upgrade` is honoured where they are removed) and `close`, which names nothing. Byte-wise: most
+/// values are just `keep-alive` or `close`.
+pub(crate) fn connection_listed(value: &HeaderValue, listed: &mut Vec<HeaderName>) {
+    for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+        let known = |name: &[u8]| token.eq_ignore_ascii_case(name);
+        if token.is_empty() || known(b"close") || HOP_BY_HOP.iter().any(|h| known(h.as_str().as_bytes())) {
+            continue;
+        }
+        if let Ok(name) = HeaderName::from_bytes(token) {
+            listed.push(name);
+        }
+    }
+}
+
+/// Whether a hop-by-hop header stays on its way through: `TE: trailers` is the one TE value allowed end
+/// to end (RFC 9113 §8.2.2); gRPC needs it.
+pub(crate) fn is_te_trailers(name: &HeaderName, value: &HeaderValue) -> bool {
+    name == header::TE && value.as_bytes().eq_ignore_ascii_case(b"trailers")
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. `keep_upgrade` keeps
@@ -63,27 +84,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if present & 1 != 0 {
-        // Byte-wise: most values are just `keep-alive` or `close`, which name no other header.
         let mut listed: Vec<HeaderName> = Vec::new();
         for value in headers.get_all(hyper::header::CONNECTION) {
-            for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                // Names of the list itself go below (where `keep_upgrade` is honoured); `close` names nothing.
-                let known = |name: &[u8]| token.eq_ignore_ascii_case(name);
-                if token.is_empty() || known(b"close") || HOP_BY_HOP.iter().any(|h| known(h.as_str().as_bytes())) {
-                    continue;
-                }
-                if let Ok(name) = HeaderName::from_bytes(token) {
-                    listed.push(name);
-                }
-            }
+            connection_listed(value, &mut listed);
         }
         for name in listed {
             headers.remove(name);
         }
     }
-    // `TE: trailers` is the one TE value allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
-    let te_trailers = present & (1 << TE_INDEX) != 0
-        && headers.get(header::TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let te_trailers =
+        present & (1 << TE_INDEX) != 0 && headers.get(header::TE).is_some_and(|v| is_te_trailers(&header::TE, v));
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         let kept = keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
         if present & (1 << i) != 0 && !kept {
