@@ -273,6 +273,10 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
 
 /// Whether a comma-separated header value lists `token` (case-insensitively).
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    // A value that is just one token (the usual `Connection` header) needs no splitting.
+    if !value.contains(&b',') {
+        return value.trim_ascii().eq_ignore_ascii_case(token);
+    }
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 

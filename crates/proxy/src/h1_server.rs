@@ -39,10 +39,12 @@ pub(crate) struct HandOver {
     pub watcher: hyper_util::server::graceful::Watcher,
 }
 
-/// What the start of the read buffer holds.
+/// What the start of the read buffer holds. (Not boxed: a box would be an allocation per request, for a
+/// value moved once.)
+#[allow(clippy::large_enum_variant)]
 enum Parsed {
     /// A complete bodiless HTTP/1.1 request, and whether the client keeps the connection open after it.
-    Request(Box<Request<RequestBody>>, bool),
+    Request(Request<RequestBody>, bool),
     /// Not a whole head yet.
     Partial,
     /// A request hyper serves (see the module documentation).
@@ -108,7 +110,7 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
-    Parsed::Request(Box::new(request), keep_alive)
+    Parsed::Request(request, keep_alive)
 }
 
 /// One client connection and its buffers, reused from request to request.
@@ -167,7 +169,7 @@ pub(crate) async fn serve(
         };
         let is_head = request.method() == Method::HEAD;
         // Pinned here rather than in a helper's future, so the large request future is not moved again.
-        let handled = forward::handle(&proxy, *request, remote, local_port, "http", None);
+        let handled = forward::handle(&proxy, request, remote, local_port, "http", None);
         tokio::pin!(handled);
         let Some(response) = watch_client(&mut conn, handled, head_limit).await else { return };
         // hyper's graceful shutdown: the response in flight says `Connection: close`.
@@ -185,7 +187,7 @@ async fn next_request(
     head_limit: usize,
     (deadline, mut timer): (Instant, Pin<&mut tokio::time::Sleep>),
     mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
-) -> Result<(Box<Request<RequestBody>>, bool), Stop> {
+) -> Result<(Request<RequestBody>, bool), Stop> {
     loop {
         if !conn.read_buf.is_empty() {
             match parse_request(&mut conn.read_buf) {

@@ -9,7 +9,7 @@ fn parse(text: &[u8]) -> (Parsed, BytesMut) {
 
 fn served(text: &[u8]) -> (Request<RequestBody>, bool, BytesMut) {
     match parse(text) {
-        (Parsed::Request(request, keep_alive), rest) => (*request, keep_alive, rest),
+        (Parsed::Request(request, keep_alive), rest) => (request, keep_alive, rest),
         _ => panic!("not served here: {:?}", String::from_utf8_lossy(text)),
     }
 }

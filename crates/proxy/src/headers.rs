@@ -48,7 +48,11 @@ pub(crate) fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
 /// `keep_upgrade` is honoured where they are removed) and `close`, which names nothing. Byte-wise: most
 /// values are just `keep-alive` or `close`.
 pub(crate) fn connection_listed(value: &HeaderValue, listed: &mut Vec<HeaderName>) {
-    for token in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+    let value = value.as_bytes();
+    if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
+        return;
+    }
+    for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
         let known = |name: &[u8]| token.eq_ignore_ascii_case(name);
         if token.is_empty() || known(b"close") || HOP_BY_HOP.iter().any(|h| known(h.as_str().as_bytes())) {
             continue;
