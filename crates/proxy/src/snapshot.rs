@@ -219,11 +219,8 @@ impl Snapshot {
 
     /// The highest-priority matching route across both routers, ordered as Kong orders matchers.
     pub fn find(&self, req: &Request<'_>) -> Option<Match<'_>> {
-        // An empty layer is skipped: finding nothing in it still costs a request's normalisation.
-        let changed = if self.delta.is_empty() { None } else { self.delta.find(req) };
-        let stable = if self.base.is_empty() {
-            None
-        } else if self.shadowed.is_empty() {
+        let changed = self.delta.find(req);
+        let stable = if self.shadowed.is_empty() {
             self.base.find(req)
         } else {
             self.base.find_filtered(req, &|r| self.shadowed.contains(&r.id))

@@ -255,6 +255,10 @@ impl Router {
     /// Like [`Router::find`], ignoring routes for which `skip` is true. A caller that layers a small router of
     /// recent changes over a large one uses it to hide the large router's stale versions of changed routes.
     pub fn find_filtered(&self, req: &Request<'_>, skip: &dyn Fn(&RouteSpec) -> bool) -> Option<Match<'_>> {
+        // Nothing to find: skip normalising the request (an empty layer of a layered router is common).
+        if self.matchers.is_empty() {
+            return None;
+        }
         let path = normalize_path(req.path);
         let (host, port) = compile::split_host_port(req.host);
         let port = port.unwrap_or(req.port);
