@@ -120,7 +120,7 @@ pub(crate) struct ResponseHead {
 /// Parses a response head at the start of `buf`, removing it from the buffer. `Ok(None)` means more
 /// bytes are needed. Informational responses (1xx other than 101) are skipped, as a client should.
 pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, CodecError> {
-    let mut indices = [((0, 0), (0, 0)); MAX_HEADERS];
+    let mut indices = [(Span::default(), Span::default()); MAX_HEADERS];
     loop {
         let Some((head, status, version, count)) = parse_one(buf, &mut indices)? else { return Ok(None) };
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
@@ -133,11 +133,8 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
         // frames the client's response itself. A 101's are the tunnel's and stay.
         let strip = status != StatusCode::SWITCHING_PROTOCOLS;
         let mut listed = Vec::new();
-        for &(name, value) in &indices[..count] {
-            let name = HeaderName::from_bytes(&head[name.0 as usize..name.1 as usize])
-                .map_err(|_| CodecError::Invalid("header name"))?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value.0 as usize..value.1 as usize))
-                .map_err(|_| CodecError::Invalid("header value"))?;
+        for &spans in &indices[..count] {
+            let (name, value) = header_at(&head, spans).map_err(CodecError::Invalid)?;
             framing_headers.note(&name, &value);
             if strip && headers::hop_by_hop_index(&name).is_some() && !headers::is_te_trailers(&name, &value) {
                 if name == CONNECTION {
@@ -161,8 +158,33 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
     }
 }
 
+/// Where a piece of a head (a header's name or value, a request target) lies in the buffer it was parsed
+/// from, so that the head can be split off as shared bytes and the pieces sliced from it. Heads are far
+/// below 4 GiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span(u32, u32);
+
+impl Span {
+    /// The span of `piece`, a slice of the buffer that starts at address `base`.
+    pub fn of(base: usize, piece: &[u8]) -> Span {
+        let start = piece.as_ptr() as usize - base;
+        Span(start as u32, (start + piece.len()) as u32)
+    }
+
+    pub fn range(self) -> std::ops::Range<usize> {
+        self.0 as usize..self.1 as usize
+    }
+}
+
 /// Byte ranges of a header's name and value in the head.
-type HeaderIndices = ((u32, u32), (u32, u32));
+pub(crate) type HeaderIndices = (Span, Span);
+
+/// The header at `spans` in `head` (its value shares `head`'s bytes), or which part `http` refuses.
+pub(crate) fn header_at(head: &Bytes, (name, value): HeaderIndices) -> Result<(HeaderName, HeaderValue), &'static str> {
+    let name = HeaderName::from_bytes(&head[name.range()]).map_err(|_| "header name")?;
+    let value = HeaderValue::from_maybe_shared(head.slice(value.range())).map_err(|_| "header value")?;
+    Ok((name, value))
+}
 
 /// Parses one response head into `indices`: the head's bytes, status, version and header count.
 fn parse_one(
@@ -180,13 +202,8 @@ fn parse_one(
         };
     let status = response.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(CodecError::Invalid("status"))?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    // The head is under MAX_HEAD_BYTES, so offsets fit in u32.
-    let span = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        (start as u32, (start + s.len()) as u32)
-    };
     for (slot, h) in indices.iter_mut().zip(response.headers.iter()) {
-        *slot = (span(h.name.as_bytes()), span(h.value));
+        *slot = (Span::of(base, h.name.as_bytes()), Span::of(base, h.value));
     }
     let count = response.headers.len();
     let head = buf.split_to(parsed).freeze();

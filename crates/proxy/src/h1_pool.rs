@@ -11,6 +11,7 @@
 
 use crate::dispatch::Destination;
 use crate::h1_codec::{self, Chunked, CodecError, Decoded, Framing};
+use crate::lazy_timer::LazyTimer;
 use crate::upstream::{BoxError, RequestBody};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -38,9 +39,9 @@ struct Conn {
     written: usize,
     /// Requests sent on it so far (`upstream_keepalive_max_requests`).
     requests: u64,
-    /// Bounds the wait for a response head. Made once and re-armed only when it fires early, so a request
-    /// costs no timer registration (a `tokio::time::timeout` per request did).
-    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bounds the wait for a response head, with no timer registration per request (a
+    /// `tokio::time::timeout` per request cost one).
+    timer: LazyTimer,
 }
 
 impl Conn {
@@ -68,18 +69,10 @@ impl Conn {
 
     /// Ready once `deadline` has passed (never without one).
     fn poll_deadline(&mut self, deadline: Option<Instant>, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(deadline) = deadline.map(tokio::time::Instant::from_std) else { return Poll::Pending };
-        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if timer.deadline() > deadline {
-            timer.as_mut().reset(deadline);
+        match deadline {
+            Some(deadline) => self.timer.poll_passed(tokio::time::Instant::from_std(deadline), cx),
+            None => Poll::Pending,
         }
-        while std::future::Future::poll(timer.as_mut(), cx).is_ready() {
-            if tokio::time::Instant::now() >= deadline {
-                return Poll::Ready(());
-            }
-            timer.as_mut().reset(deadline);
-        }
-        Poll::Pending
     }
 
     /// Drops what was not written after a failed upload; the connection is not reused after that.
@@ -253,7 +246,14 @@ async fn connect(addr: SocketAddr, connect_timeout: Duration) -> Result<Conn, Se
         Err(_) => return Err(SendError::ConnectTimeout(addr)),
     };
     stream.set_nodelay(true).map_err(|e| SendError::Connect(addr, e))?;
-    Ok(Conn { stream, read_buf: BytesMut::new(), write_buf: Vec::new(), written: 0, requests: 0, timer: None })
+    Ok(Conn {
+        stream,
+        read_buf: BytesMut::new(),
+        write_buf: Vec::new(),
+        written: 0,
+        requests: 0,
+        timer: LazyTimer::default(),
+    })
 }
 
 /// The request body still going out while the response comes in.

@@ -3,19 +3,20 @@
 //! values share the read buffer), handed to the proxy, and its response written with one write when the
 //! body is ready. hyper's server took about a seventh of the proxy's user-space CPU per request (its
 //! dispatcher, a timer allocated and registered per request, moves of the service future); this path
-//! keeps one timer per connection and re-arms it only when it fires early.
+//! keeps one timer per connection ([`LazyTimer`]).
 //!
 //! Everything else — a request with a body, an upgrade, HTTP/1.0, h2c's preface, a head too large or
 //! malformed — hands the connection to hyper for the rest of its life, with the bytes read so far replayed,
 //! so hyper answers it exactly as it would have from the start.
 
 use crate::forward;
-use crate::h1_codec::has_token;
+use crate::h1_codec::{has_token, header_at, Span};
 use crate::h1_response::ResponseWriter;
+use crate::lazy_timer::LazyTimer;
 use crate::request_body::RequestBody;
 use crate::Proxy;
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, Uri};
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
@@ -53,13 +54,10 @@ enum Parsed {
     Invalid,
 }
 
-/// Byte range of a header's name or value in the head (heads are far below 4 GiB).
-type Span = (u32, u32);
-
 /// Parses the request at the start of `buf`, taking its head out of the buffer when this path serves it.
 fn parse_request(buf: &mut BytesMut) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut spans = [((0, 0), (0, 0)); MAX_HEADERS];
+    let mut spans = [(Span::default(), Span::default()); MAX_HEADERS];
     let mut request = httparse::Request::new(&mut []);
     let base = buf.as_ptr() as usize;
     let length =
@@ -75,10 +73,6 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
     if method == Method::CONNECT || path.len() >= MAX_URI_BYTES {
         return Parsed::HandOver;
     }
-    let span = |s: &[u8]| -> Span {
-        let start = s.as_ptr() as usize - base;
-        (start as u32, (start + s.len()) as u32)
-    };
     let mut keep_alive = true;
     for (slot, header) in spans.iter_mut().zip(request.headers.iter()) {
         let name = header.name.as_bytes();
@@ -92,18 +86,16 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
         } else if is("connection") && has_token(header.value, b"close") {
             keep_alive = false;
         }
-        *slot = (span(name), span(header.value));
+        *slot = (Span::of(base, name), Span::of(base, header.value));
     }
     let count = request.headers.len();
-    let target = span(path.as_bytes());
+    let target = Span::of(base, path.as_bytes());
     let head = buf.split_to(length).freeze();
-    let range = |(start, end): Span| start as usize..end as usize;
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(range(target))) else { return Parsed::Invalid };
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(target.range())) else { return Parsed::Invalid };
     // Room for what the proxy adds on the way (Host, forwarding headers go straight into the encoding).
     let mut headers = HeaderMap::with_capacity(count + 2);
-    for &(name, value) in &spans[..count] {
-        let Ok(name) = HeaderName::from_bytes(&head[range(name)]) else { return Parsed::Invalid };
-        let Ok(value) = HeaderValue::from_maybe_shared(head.slice(range(value))) else { return Parsed::Invalid };
+    for &header in &spans[..count] {
+        let Ok((name, value)) = header_at(&head, header) else { return Parsed::Invalid };
         headers.append(name, value);
     }
     let mut request = Request::new(RequestBody::Buffered(None));
@@ -140,9 +132,7 @@ pub(crate) async fn serve(
     // Bounded so that adding it to a clock reading cannot overflow.
     let header_timeout = proxy.options.header_timeout.min(Duration::from_secs(365 * 24 * 3600));
     let head_limit = proxy.options.max_header_bytes.max(8192);
-    // One timer for the connection's life, re-armed only when it fires before the current deadline, so a
-    // request costs a clock read instead of a timer registration.
-    let timer = tokio::time::sleep(header_timeout);
+    let mut timer = LazyTimer::default();
     // One future for the connection's life as well: a new one per wait would register with the channel
     // each time.
     let stopped = stop.clone();
@@ -150,10 +140,10 @@ pub(crate) async fn serve(
         let mut stop = stop;
         let _ = stop.wait_for(|stopping| *stopping).await;
     };
-    tokio::pin!(timer, stopping);
+    tokio::pin!(stopping);
     loop {
         let deadline = Instant::now() + header_timeout;
-        let waited = next_request(&mut conn, head_limit, (deadline, timer.as_mut()), stopping.as_mut()).await;
+        let waited = next_request(&mut conn, head_limit, (deadline, &mut timer), stopping.as_mut()).await;
         let (request, keep_alive) = match waited {
             Ok(pair) => pair,
             Err(Stop::Close) => return,
@@ -185,7 +175,7 @@ pub(crate) async fn serve(
 async fn next_request(
     conn: &mut ClientConn,
     head_limit: usize,
-    (deadline, mut timer): (Instant, Pin<&mut tokio::time::Sleep>),
+    (deadline, timer): (Instant, &mut LazyTimer),
     mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<(Request<RequestBody>, bool), Stop> {
     loop {
@@ -207,12 +197,9 @@ async fn next_request(
                 Ok(0) | Err(_) => return Err(Stop::Close),
                 Ok(_) => {}
             },
-            () = timer.as_mut() => {
-                if Instant::now() >= deadline {
-                    tracing::debug!("closing a client connection that sent no complete request head in time");
-                    return Err(Stop::Close);
-                }
-                timer.as_mut().reset(deadline);
+            () = std::future::poll_fn(|cx| timer.poll_passed(deadline, cx)) => {
+                tracing::debug!("closing a client connection that sent no complete request head in time");
+                return Err(Stop::Close);
             }
             () = stopping.as_mut(), if idle => return Err(Stop::Close),
         }

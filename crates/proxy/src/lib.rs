@@ -15,6 +15,7 @@ mod h1_pool;
 mod h1_response;
 mod h1_server;
 mod headers;
+mod lazy_timer;
 mod phases;
 mod read_ahead;
 mod request_body;
