@@ -84,15 +84,20 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Kong's `split_host_port`: the part after the first `:` is a port only if it is a number.
+/// Byte-wise: it runs on every request's `Host`.
 pub(crate) fn split_host_port(h: &str) -> (&str, Option<u16>) {
-    match h.split_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            match port.parse::<u16>() {
-                Ok(p) => (host, Some(p)),
-                Err(_) => (h, None),
-            }
-        }
-        _ => (h, None),
+    let Some(colon) = h.bytes().position(|b| b == b':') else { return (h, None) };
+    let port = &h.as_bytes()[colon + 1..];
+    if port.is_empty() {
+        return (h, None);
+    }
+    let number = port.iter().try_fold(0u16, |n, &b| match b {
+        b'0'..=b'9' => n.checked_mul(10)?.checked_add(u16::from(b - b'0')),
+        _ => None,
+    });
+    match number {
+        Some(p) => (&h[..colon], Some(p)),
+        None => (h, None),
     }
 }
 
@@ -322,4 +327,19 @@ impl Matcher {
 /// 32-bit result is sign-extended when later combined with 64-bit values or passed as a `uint64_t`.
 fn luajit_lshift32(value: i64, count: u32) -> i64 {
     i64::from((value as i32).wrapping_shl(count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn a_port_is_a_number_after_the_first_colon() {
+        assert_eq!(split_host_port("a.test:8000"), ("a.test", Some(8000)));
+        assert_eq!(split_host_port("a.test:0080"), ("a.test", Some(80)));
+        assert_eq!(split_host_port("a.test"), ("a.test", None));
+        for not_a_port in ["a.test:", "a.test:99999", "a.test:+80", "a.test:8x", "[::1]:80"] {
+            assert_eq!(split_host_port(not_a_port), (not_a_port, None), "{not_a_port}");
+        }
+    }
 }
