@@ -286,9 +286,18 @@ pub struct ErrorRequest<'a> {
 
 impl<'a> ErrorRequest<'a> {
     pub fn of(parts: &hyper::http::request::Parts, options: &'a crate::ProxyOptions) -> ErrorRequest<'a> {
+        // One pass over the (few) headers costs less than two hashed lookups, on every request.
+        let (mut accept, mut content_type) = (None, None);
+        for (name, value) in &parts.headers {
+            if *name == ACCEPT {
+                accept.get_or_insert_with(|| value.clone());
+            } else if *name == CONTENT_TYPE {
+                content_type.get_or_insert_with(|| value.clone());
+            }
+        }
         ErrorRequest {
-            accept: parts.headers.get(ACCEPT).cloned(),
-            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+            accept,
+            content_type,
             http2: parts.version == hyper::Version::HTTP_2,
             default_type: options.error_default_type,
             templates: &options.error_templates,
