@@ -4,6 +4,7 @@
 use crate::balancer::{Balancer, HashInput, Outcome, Pick};
 use crate::errors::ProxyError;
 use crate::h1_pool::{self, KeepAlive, SendError, UpstreamBody};
+use crate::raw_fields::RawFields;
 use crate::request_body::RequestBody;
 use crate::upstream::{Idle, IdleTimeout, RequestBody as UpstreamRequestBody};
 use crate::{Proxy, ServiceSpec};
@@ -35,6 +36,8 @@ pub(crate) struct Destination<'a> {
     pub resolved: Option<std::net::IpAddr>,
     /// `X-Forwarded-*`, `X-Real-IP` and the request id, added as the request goes out.
     pub forwarded: crate::headers::Forwarded<'a>,
+    /// When forwarding began: the clock of a bodiless request's first attempt (one reading less).
+    pub started: Instant,
 }
 
 /// A service's upstream TLS profile (`tls_verify`, `ca_certificates`, `client_certificate`).
@@ -330,6 +333,14 @@ fn head_deadline(to: &Destination<'_>, bodiless: bool) -> Option<Duration> {
     (to.buffer_request || bodiless).then(|| service.connect_timeout + service.read_timeout)
 }
 
+/// An upstream's answer and the target that gave it. A pooled connection's fields come as received, in
+/// `fields`, with the response's header map left empty; hyper's client fills the map.
+pub(crate) struct Answer {
+    pub response: Response<UpstreamBody>,
+    pub fields: Option<RawFields>,
+    pub pick: Option<Pick>,
+}
+
 /// Through this worker's pool. A failed connect sent nothing, so the request is retried (up to the
 /// service's `retries`) on the next target; nothing is retried once the upstream may have seen it.
 /// Returns the response and the target that answered (its `Set-Cookie`, in-flight slot).
@@ -338,7 +349,7 @@ pub(crate) async fn send_pooled(
     request: Request<RequestBody>,
     to: &Destination<'_>,
     first: Option<Pick>,
-) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
+) -> Result<Answer, ProxyError> {
     let service = to.service;
     let bodiless = request.body().is_end_stream();
     let mut request = match bodiless {
@@ -361,16 +372,16 @@ pub(crate) async fn send_pooled(
                 .headers_mut()
                 .insert(HOST, HeaderValue::from_str(&addr.to_string()).map_err(|_| ProxyError::BadRequest)?),
         };
-        let started = Instant::now();
+        let started = if attempt == 0 && bodiless { to.started } else { Instant::now() };
         let timing = h1_pool::Timing {
             started,
             connect_timeout: service.connect_timeout,
             deadline: deadline.and_then(|d| started.checked_add(d)),
         };
         let (error, unsent) = match h1_pool::send(addr, timing, keep_alive, to, request).await {
-            Ok(response) => {
+            Ok((response, fields)) => {
                 to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
-                return Ok((response, pick));
+                return Ok(Answer { response, fields: Some(fields), pick });
             }
             Err((SendError::Timeout, _)) => {
                 to.report(pick.as_ref(), Outcome::Timeout, started);
@@ -401,7 +412,7 @@ pub(crate) async fn send_with_client(
     mut request: Request<RequestBody>,
     to: &Destination<'_>,
     first: Option<Pick>,
-) -> Result<(Response<UpstreamBody>, Option<Pick>), ProxyError> {
+) -> Result<Answer, ProxyError> {
     let service = to.service;
     let clients = match to.tls {
         None => proxy.pools.get(service.connect_timeout),
@@ -437,7 +448,7 @@ pub(crate) async fn send_with_client(
             match tokio::time::timeout(deadline, clients.empty.request(retry)).await {
                 Ok(Ok(response)) => {
                     to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
-                    return Ok((response.map(UpstreamBody::detached), pick));
+                    return Ok(Answer { response: response.map(UpstreamBody::detached), fields: None, pick });
                 }
                 Ok(Err(e)) => {
                     let timed_out = is_timeout(&e);
@@ -471,7 +482,7 @@ pub(crate) async fn send_with_client(
     match tokio::time::timeout(deadline, client.request(request)).await {
         Ok(Ok(response)) => {
             to.report(pick.as_ref(), Outcome::HttpStatus(response.status().as_u16()), started);
-            Ok((response.map(UpstreamBody::detached), pick))
+            Ok(Answer { response: response.map(UpstreamBody::detached), fields: None, pick })
         }
         Ok(Err(e)) => {
             let timed_out = is_timeout(&e);

@@ -8,6 +8,7 @@ use crate::headers::{
     is_trusted, strip_hop_by_hop, Forwarded, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
 };
 use crate::phases;
+use crate::reply::{Relayed, Reply};
 use crate::request_body::RequestBody;
 use crate::upstream::{BoxError, IdleTimeout};
 use crate::Proxy;
@@ -47,16 +48,21 @@ thread_local! {
 }
 
 /// A request id: 32 lowercase hex digits, kept on the stack.
-struct RequestId([u8; 32]);
+#[derive(Clone, Copy)]
+pub(crate) struct RequestId([u8; 32]);
 
 impl RequestId {
-    fn as_str(&self) -> &str {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 /// A random 32-hex-digit request id, like Kong's `X-Kong-Request-Id`.
-fn new_request_id() -> RequestId {
+pub(crate) fn new_request_id() -> RequestId {
     let (mut a, mut b) = ID_STATE.with(|s| s.get());
     let mut next = || {
         // xorshift128+
@@ -79,7 +85,7 @@ fn new_request_id() -> RequestId {
 
 /// A latency header's value. Most are under 100 ms: those are static text rather than a value allocated
 /// per request.
-fn milliseconds(duration: std::time::Duration) -> HeaderValue {
+pub(crate) fn milliseconds(duration: std::time::Duration) -> HeaderValue {
     const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
                               40414243444546474849505152535455565758596061626364656667686970717273747576777879\
                               8081828384858687888990919293949596979899";
@@ -116,7 +122,7 @@ pub async fn handle(
     local_port: u16,
     scheme: &'static str,
     sni: Option<&str>,
-) -> Response<ProxyBody> {
+) -> Reply {
     let started = Instant::now();
     let id = new_request_id();
     let request_id = id.as_str();
@@ -160,15 +166,16 @@ pub async fn handle(
         }
     }
     drop(current);
-    let host_header = parts
-        .headers
-        .get(HOST)
+    // Shared, not copied: the URI's and the header's bytes are reference-counted.
+    let client_uri = parts.uri.clone();
+    let host_value = parts.headers.get(HOST).cloned();
+    let host_header = host_value
+        .as_ref()
         .and_then(|v| v.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("")
-        .to_string();
-    let raw_path = parts.uri.path().to_string();
-    let plan = match plan(proxy, &parts, &host_header, &raw_path, local_port, (scheme, sni), (request_id, &errors)) {
+        .or_else(|| client_uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let raw_path = client_uri.path();
+    let plan = match plan(proxy, &parts, host_header, raw_path, local_port, (scheme, sni), (request_id, &errors)) {
         Ok(p) => p,
         Err(response) => return finish(*response, request_id, proxy),
     };
@@ -219,7 +226,7 @@ pub async fn handle(
     if let Some(u) = &upgrade {
         headers.insert(hyper::header::UPGRADE, u.clone());
     }
-    let (bare_host, _) = split_host_port(&host_header);
+    let (bare_host, _) = split_host_port(host_header);
     // Written into the upstream request where it is encoded, not added to the map.
     let forwarded = Forwarded {
         client_ip: remote.ip(),
@@ -227,7 +234,7 @@ pub async fn handle(
         scheme,
         host: bare_host,
         port: local_port,
-        path: &raw_path,
+        path: raw_path,
         prefix: prefix.as_deref(),
         request_id: options.request_id_upstream.then_some(request_id),
     };
@@ -240,7 +247,7 @@ pub async fn handle(
             let consumer =
                 ran.as_ref().and_then(|r| r.0.consumer_id).map(|id| &*id.hyphenated().encode_lower(&mut buffer));
             let picked =
-                dispatch::pick_first(b, request.headers(), remote.ip(), &raw_path, request.uri().query(), consumer);
+                dispatch::pick_first(b, request.headers(), remote.ip(), raw_path, request.uri().query(), consumer);
             match picked {
                 Ok(p) => Some(p),
                 Err(e) => return finish(e.response(request_id, &errors), request_id, proxy),
@@ -266,11 +273,12 @@ pub async fn handle(
         balancer: balancer.as_deref(),
         path: &upstream_path,
         preserve_host,
-        client_host: &host_header,
+        client_host: host_header,
         buffer_request,
         tls: upstream_tls.as_deref(),
         resolved,
         forwarded,
+        started: upstream_started,
     };
     // The two ways are awaited here rather than in a helper: one level less of future that every request
     // would build and move. hyper's client is boxed, since its futures are large.
@@ -280,8 +288,8 @@ pub async fn handle(
         Box::pin(dispatch::send_with_client(proxy, request, &destination, first)).await
     };
     let upstream_latency = upstream_started.elapsed();
-    let (mut response, picked) = match result {
-        Ok(r) => r,
+    let dispatch::Answer { mut response, fields, pick } = match result {
+        Ok(answer) => answer,
         Err(e) => {
             let response = e.response(request_id, &errors);
             let response = match ran {
@@ -291,14 +299,40 @@ pub async fn handle(
             return finish(response, request_id, proxy);
         }
     };
-    if let Some(cookie) = picked.as_ref().and_then(|p| p.set_cookie.as_deref()) {
+    let set_cookie = pick.as_ref().and_then(|p| p.set_cookie.as_deref());
+    let status = response.status();
+    let read_timeout = service.read_timeout;
+    let wrap = |body| -> ProxyBody {
+        if buffer_response && status != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            crate::read_ahead::ReadAhead::new(IdleTimeout::new(body, read_timeout)).boxed()
+        } else {
+            IdleTimeout::new(body, read_timeout).boxed()
+        }
+    };
+    if let Some(fields) = fields {
+        // Relayed as received unless something has to see or change the headers first (or the upstream
+        // sent `X-Kong-*` headers, which the proxy's own replace).
+        if ran.is_none() && set_cookie.is_none() && !fields.has_kong_headers() {
+            return Reply::Relayed(Relayed {
+                status,
+                version: client_version,
+                fields,
+                latency: options.latency_tokens.then_some((upstream_latency, proxy_latency)),
+                via: proxy.via.clone(),
+                request_id: options.request_id_downstream.then_some(id),
+                body: wrap(response.into_body()),
+            });
+        }
+        *response.headers_mut() = fields.into_map();
+    }
+    if let Some(cookie) = set_cookie {
         if let Ok(v) = HeaderValue::from_str(cookie) {
             response.headers_mut().append(hyper::header::SET_COOKIE, v);
         }
     }
-    drop(picked);
+    drop(pick);
     *response.version_mut() = client_version;
-    if response.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+    if status == hyper::StatusCode::SWITCHING_PROTOCOLS {
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(tunnel(client_upgrade, upstream_upgrade, service.read_timeout));
@@ -314,19 +348,14 @@ pub async fn handle(
     if let Some(via) = &proxy.via {
         headers.append(hyper::header::VIA, via.clone());
     }
-    let read_timeout = service.read_timeout;
-    let mut response = if buffer_response && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
-        response.map(|body| crate::read_ahead::ReadAhead::new(IdleTimeout::new(body, read_timeout)).boxed())
-    } else {
-        response.map(|body| IdleTimeout::new(body, read_timeout).boxed())
-    };
+    let mut response = response.map(wrap);
     if let Some((ran, set)) = ran {
         response = phases::respond(ran, set, response, started);
     }
     if options.request_id_downstream {
-        return with_request_id(response, request_id);
+        return Reply::Full(with_request_id(response, request_id));
     }
-    response
+    Reply::Full(response)
 }
 
 /// What routing decided for one request, owned so that no snapshot borrow is held across an await.
@@ -492,14 +521,14 @@ fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Respo
 }
 
 /// Headers every proxy-generated response carries.
-fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy) -> Response<ProxyBody> {
+fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy) -> Reply {
     if let Some(server) = &proxy.server {
         response.headers_mut().insert(hyper::header::SERVER, server.clone());
     }
     if proxy.options.request_id_downstream {
         response = with_request_id(response, request_id);
     }
-    response
+    Reply::Full(response)
 }
 
 #[cfg(test)]

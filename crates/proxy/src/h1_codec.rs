@@ -2,15 +2,16 @@
 //! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; the response
 //! head stays in one buffer that header values share rather than copy.
 
-use crate::headers::{self, Forwarded};
+use crate::headers::{self, FieldKind, Forwarded, CONNECTION_INDEX, TRANSFER_ENCODING_INDEX};
+use crate::raw_fields::RawFields;
 use bytes::{Buf, Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
 use hyper::{Method, StatusCode, Version};
 use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 /// Most headers accepted in a response head (hyper's client default).
-const MAX_HEADERS: usize = 100;
+pub(crate) const MAX_HEADERS: usize = 100;
 /// Largest response head accepted (hyper's client default buffer limit).
 pub(crate) const MAX_HEAD_BYTES: usize = 8192 + 4096 * 100;
 
@@ -111,7 +112,8 @@ pub(crate) fn chunk_prefix(dst: &mut Vec<u8>, len: usize) {
 pub(crate) struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
-    pub headers: HeaderMap,
+    /// The fields, without hop-by-hop headers: the proxy frames the client's response itself.
+    pub fields: RawFields,
     pub framing: Framing,
     /// The connection may carry another request once this response is read.
     pub keep_alive: bool,
@@ -120,41 +122,27 @@ pub(crate) struct ResponseHead {
 /// Parses a response head at the start of `buf`, removing it from the buffer. `Ok(None)` means more
 /// bytes are needed. Informational responses (1xx other than 101) are skipped, as a client should.
 pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Option<ResponseHead>, CodecError> {
-    let mut indices = [(Span::default(), Span::default()); MAX_HEADERS];
+    let mut spans = Spans::new();
     loop {
-        let Some((head, status, version, count)) = parse_one(buf, &mut indices)? else { return Ok(None) };
+        let Some((length, status, version)) = parse_one(buf, &mut spans)? else { return Ok(None) };
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            buf.advance(length);
             continue;
         }
-        // Room for the headers the proxy adds to the response.
-        let mut headers = HeaderMap::with_capacity(count + 6);
+        let spans = &spans[..];
         let mut framing_headers = FramingHeaders::default();
-        // Hop-by-hop headers stop here (what `headers::strip_hop_by_hop` would remove later): the proxy
-        // frames the client's response itself. A 101's are the tunnel's and stay.
+        // A 101's hop-by-hop headers are the tunnel's and stay.
         let strip = status != StatusCode::SWITCHING_PROTOCOLS;
-        let mut listed = Vec::new();
-        for &spans in &indices[..count] {
-            let (name, value) = header_at(&head, spans).map_err(CodecError::Invalid)?;
-            framing_headers.note(&name, &value);
-            if strip && headers::hop_by_hop_index(&name).is_some() && !headers::is_te_trailers(&name, &value) {
-                if name == CONNECTION {
-                    headers::connection_listed(&value, &mut listed);
-                }
-                continue;
-            }
-            headers.append(name, value);
-        }
-        for name in listed {
-            headers.remove(name);
-        }
+        let classified = RawFields::classify(&buf[..length], spans, strip, &mut framing_headers);
         let framing = framing_headers.response_framing(method, status)?;
-        let FramingHeaders { close, keep_alive, .. } = framing_headers;
         let keep_alive = match version {
-            Version::HTTP_11 => !close,
-            _ => !close && keep_alive,
+            Version::HTTP_11 => !framing_headers.close,
+            _ => !framing_headers.close && framing_headers.keep_alive,
         } && framing != Framing::UntilClose
             && status != StatusCode::SWITCHING_PROTOCOLS;
-        return Ok(Some(ResponseHead { status, version, headers, framing, keep_alive }));
+        let content_length = framing_headers.content_length().ok().flatten();
+        let fields = RawFields::take(buf, length, spans, &classified, content_length);
+        return Ok(Some(ResponseHead { status, version, fields, framing, keep_alive }));
     }
 }
 
@@ -179,6 +167,9 @@ impl Span {
 /// Byte ranges of a header's name and value in the head.
 pub(crate) type HeaderIndices = (Span, Span);
 
+/// The header spans of one head: most heads have few headers, kept without zeroing room for a hundred.
+pub(crate) type Spans = smallvec::SmallVec<[HeaderIndices; 16]>;
+
 /// The header at `spans` in `head` (its value shares `head`'s bytes), or which part `http` refuses.
 pub(crate) fn header_at(head: &Bytes, (name, value): HeaderIndices) -> Result<(HeaderName, HeaderValue), &'static str> {
     let name = HeaderName::from_bytes(&head[name.range()]).map_err(|_| "header name")?;
@@ -186,11 +177,9 @@ pub(crate) fn header_at(head: &Bytes, (name, value): HeaderIndices) -> Result<(H
     Ok((name, value))
 }
 
-/// Parses one response head into `indices`: the head's bytes, status, version and header count.
-fn parse_one(
-    buf: &mut BytesMut,
-    indices: &mut [HeaderIndices; MAX_HEADERS],
-) -> Result<Option<(Bytes, StatusCode, Version, usize)>, CodecError> {
+/// Parses one response head at the start of `buf` into `spans` (positions in `buf`): the head's length,
+/// status and version. The head stays in the buffer.
+fn parse_one(buf: &BytesMut, spans: &mut Spans) -> Result<Option<(usize, StatusCode, Version)>, CodecError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let base = buf.as_ptr() as usize;
@@ -202,17 +191,14 @@ fn parse_one(
         };
     let status = response.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(CodecError::Invalid("status"))?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    for (slot, h) in indices.iter_mut().zip(response.headers.iter()) {
-        *slot = (Span::of(base, h.name.as_bytes()), Span::of(base, h.value));
-    }
-    let count = response.headers.len();
-    let head = buf.split_to(parsed).freeze();
-    Ok(Some((head, status, version, count)))
+    spans.clear();
+    spans.extend(response.headers.iter().map(|h| (Span::of(base, h.name.as_bytes()), Span::of(base, h.value))));
+    Ok(Some((parsed, status, version)))
 }
 
 /// What a head's framing headers say, noted as its headers are read, so that no lookups follow.
 #[derive(Default)]
-struct FramingHeaders {
+pub(crate) struct FramingHeaders {
     /// Whether the final coding of the last `Transfer-Encoding` is `chunked`; `None` without the header.
     chunked: Option<bool>,
     /// The `Content-Length`: every value (and list item) must be the same number.
@@ -221,32 +207,36 @@ struct FramingHeaders {
     /// `Connection` lists `close`, or `keep-alive`.
     close: bool,
     keep_alive: bool,
+    /// `Connection` names other headers (which are hop-by-hop then).
+    pub names_others: bool,
 }
 
 impl FramingHeaders {
-    fn note(&mut self, name: &HeaderName, value: &HeaderValue) {
-        // Most headers are none of the three; their names are told apart by length first.
-        if !matches!(name.as_str().len(), 10 | 14 | 17) {
-            return;
-        }
-        let value = value.as_bytes();
-        if name == CONTENT_LENGTH {
-            for item in value.split(|&b| b == b',') {
-                let n = std::str::from_utf8(item.trim_ascii())
-                    .ok()
-                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|n| n.parse::<u64>().ok());
-                match n {
-                    Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
-                    _ => self.bad_length = true,
+    pub fn note(&mut self, kind: FieldKind, value: &[u8]) {
+        match kind {
+            FieldKind::ContentLength => {
+                for item in value.split(|&b| b == b',') {
+                    match decimal(item.trim_ascii()) {
+                        Some(n) if self.length.is_none_or(|l| l == n) => self.length = Some(n),
+                        _ => self.bad_length = true,
+                    }
                 }
             }
-        } else if name == TRANSFER_ENCODING {
-            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-            self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == CONNECTION {
-            self.close |= has_token(value, b"close");
-            self.keep_alive |= has_token(value, b"keep-alive");
+            FieldKind::HopByHop(TRANSFER_ENCODING_INDEX) => {
+                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            }
+            // Most values are one of the two tokens alone.
+            FieldKind::HopByHop(CONNECTION_INDEX) if value.eq_ignore_ascii_case(b"keep-alive") => {
+                self.keep_alive = true
+            }
+            FieldKind::HopByHop(CONNECTION_INDEX) if value.eq_ignore_ascii_case(b"close") => self.close = true,
+            FieldKind::HopByHop(CONNECTION_INDEX) => {
+                self.close |= has_token(value, b"close");
+                self.keep_alive |= has_token(value, b"keep-alive");
+                self.names_others |= headers::connection_tokens(value).next().is_some();
+            }
+            _ => {}
         }
     }
 
@@ -283,9 +273,20 @@ impl FramingHeaders {
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
     let mut noted = FramingHeaders::default();
     for value in headers.get_all(CONTENT_LENGTH) {
-        noted.note(&CONTENT_LENGTH, value);
+        noted.note(FieldKind::ContentLength, value.as_bytes());
     }
     noted.content_length()
+}
+
+/// A non-empty run of ASCII digits as a number (`None` for anything else, or past `u64::MAX`).
+fn decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &b| match b {
+        b'0'..=b'9' => n.checked_mul(10)?.checked_add(u64::from(b - b'0')),
+        _ => None,
+    })
 }
 
 /// Whether a comma-separated header value lists `token` (case-insensitively).

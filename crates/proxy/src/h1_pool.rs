@@ -12,6 +12,7 @@
 use crate::dispatch::Destination;
 use crate::h1_codec::{self, Chunked, CodecError, Decoded, Framing};
 use crate::lazy_timer::LazyTimer;
+use crate::raw_fields::RawFields;
 use crate::upstream::{BoxError, RequestBody};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -332,7 +333,7 @@ pub(crate) async fn send(
     keep_alive: KeepAlive,
     to: &Destination<'_>,
     request: Request<RequestBody>,
-) -> Result<Response<UpstreamBody>, (SendError, Option<Request<RequestBody>>)> {
+) -> Result<(Response<UpstreamBody>, RawFields), (SendError, Option<Request<RequestBody>>)> {
     let body = request.body();
     let (framing, extra) = h1_codec::request_framing(request.headers(), body.is_end_stream(), body.size_hint().exact());
     let length = match framing {
@@ -418,11 +419,10 @@ pub(crate) async fn send(
     })));
     *response.status_mut() = head.status;
     *response.version_mut() = head.version;
-    *response.headers_mut() = head.headers;
     if let UpstreamBody::Pooled(exchange) = response.body_mut() {
         exchange.release_if_done();
     }
-    Ok(response)
+    Ok((response, head.fields))
 }
 
 /// Where reading the response body is.

@@ -4,6 +4,7 @@
 
 use crate::forward::ProxyBody;
 use crate::h1_codec::{chunk_prefix, has_token};
+use crate::reply::{Relayed, Reply};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Body;
@@ -38,8 +39,9 @@ enum Size {
     Unknown,
 }
 
-/// Writes the status line and headers into `dst`. Returns how the body goes out and whether the connection
-/// closes after it (the client asked, the node is stopping, or the response says `Connection: close`).
+/// Writes the status line and headers of a response with a header map into `dst`. Returns how the body
+/// goes out and whether the connection closes after it (the client asked, the node is stopping, or the
+/// response says `Connection: close`).
 pub(crate) fn encode_head(
     dst: &mut Vec<u8>,
     response: &Response<ProxyBody>,
@@ -47,15 +49,73 @@ pub(crate) fn encode_head(
     keep_alive: bool,
 ) -> (BodyOut, bool) {
     let status = response.status();
-    let body = response.body();
-    let size = match (body.is_end_stream(), body.size_hint().exact()) {
-        (true, _) => Size::Ended,
-        (false, Some(n)) => Size::Known(n),
-        (false, None) => Size::Unknown,
+    status_line(dst, status);
+    let can_have_body = can_have_body(status, is_head);
+    // The framing headers are noted on the way through rather than looked up after.
+    let mut noted = Noted::default();
+    for (name, value) in response.headers() {
+        match *name {
+            CONTENT_LENGTH => {
+                noted.length.get_or_insert(value.as_bytes());
+                continue;
+            }
+            TRANSFER_ENCODING => {
+                noted.codings.push(value.as_bytes());
+                continue;
+            }
+            CONNECTION => {
+                noted.connection.push(value.as_bytes());
+                continue;
+            }
+            TRAILER if !can_have_body => continue,
+            DATE => noted.date = true,
+            _ => {}
+        }
+        line(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
+    }
+    end_head(dst, (status, response.body()), noted, is_head, keep_alive)
+}
+
+/// [`encode_head`] for an upstream response relayed with its fields as received: they go out in one
+/// copy, followed by the headers the proxy adds.
+pub(crate) fn encode_relayed_head(
+    dst: &mut Vec<u8>,
+    relayed: &Relayed,
+    is_head: bool,
+    keep_alive: bool,
+) -> (BodyOut, bool) {
+    status_line(dst, relayed.status);
+    dst.extend_from_slice(relayed.fields.lines());
+    let mut number = itoa::Buffer::new();
+    if let Some((upstream, proxy)) = relayed.latency {
+        line(dst, b"x-kong-upstream-latency", &[number.format(upstream.as_millis()).as_bytes()]);
+        line(dst, b"x-kong-proxy-latency", &[number.format(proxy.as_millis()).as_bytes()]);
+    }
+    if let Some(via) = &relayed.via {
+        line(dst, b"via", &[via.as_bytes()]);
+    }
+    if let Some(id) = &relayed.request_id {
+        line(dst, b"x-kong-request-id", &[id.as_bytes()]);
+    }
+    let noted = Noted {
+        length: relayed.fields.content_length().map(|n| number.format(n).as_bytes()),
+        date: relayed.fields.has_date(),
+        ..Noted::default()
     };
-    let bodiless_status =
-        status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let can_have_body = !is_head && !bodiless_status;
+    end_head(dst, (relayed.status, &relayed.body), noted, is_head, keep_alive)
+}
+
+/// What a response's framing headers said, noted as its fields were written.
+#[derive(Default)]
+struct Noted<'a> {
+    /// The first `Content-Length` value.
+    length: Option<&'a [u8]>,
+    codings: Vec<&'a [u8]>,
+    connection: Vec<&'a [u8]>,
+    date: bool,
+}
+
+fn status_line(dst: &mut Vec<u8>, status: StatusCode) {
     if status == StatusCode::OK {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
@@ -65,30 +125,31 @@ pub(crate) fn encode_head(
         dst.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
         dst.extend_from_slice(b"\r\n");
     }
-    let headers = response.headers();
-    let mut wrote_date = false;
-    // The framing headers are noted on the way through rather than looked up after.
-    let (mut length_header, mut codings, mut connection) = (None, Vec::new(), Vec::new());
-    for (name, value) in headers {
-        match *name {
-            CONTENT_LENGTH => {
-                length_header.get_or_insert(value);
-                continue;
-            }
-            TRANSFER_ENCODING => {
-                codings.push(value.as_bytes());
-                continue;
-            }
-            CONNECTION => {
-                connection.push(value.as_bytes());
-                continue;
-            }
-            TRAILER if !can_have_body => continue,
-            DATE => wrote_date = true,
-            _ => {}
-        }
-        line(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
-    }
+}
+
+fn is_bodiless(status: StatusCode) -> bool {
+    status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED
+}
+
+fn can_have_body(status: StatusCode, is_head: bool) -> bool {
+    !is_head && !is_bodiless(status)
+}
+
+/// The framing headers, `Connection` and `Date`, chosen as hyper's server does, and the end of the head.
+fn end_head(
+    dst: &mut Vec<u8>,
+    (status, body): (StatusCode, &ProxyBody),
+    noted: Noted<'_>,
+    is_head: bool,
+    keep_alive: bool,
+) -> (BodyOut, bool) {
+    let Noted { length: length_header, mut codings, mut connection, date } = noted;
+    let size = match (body.is_end_stream(), body.size_hint().exact()) {
+        (true, _) => Size::Ended,
+        (false, Some(n)) => Size::Known(n),
+        (false, None) => Size::Unknown,
+    };
+    let can_have_body = can_have_body(status, is_head);
     let mut out = None;
     if can_have_body && !codings.is_empty() {
         // A body the proxy frames itself: chunked must be the final coding.
@@ -105,10 +166,10 @@ pub(crate) fn encode_head(
             Size::Ended if !is_head => None,
             Size::Ended => Some(0),
             Size::Known(n) => Some(n),
-            Size::Unknown => value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()),
+            Size::Unknown => std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok()),
         };
         if let Some(length) = length {
-            line(dst, b"content-length", &[value.as_bytes()]);
+            line(dst, b"content-length", &[value]);
             out = Some(BodyOut::Length(length));
         }
     }
@@ -126,7 +187,7 @@ pub(crate) fn encode_head(
             BodyOut::Nothing
         }
         (None, Size::Known(n)) => {
-            if bodiless_status {
+            if is_bodiless(status) {
                 BodyOut::Nothing
             } else {
                 line(dst, b"content-length", &[itoa::Buffer::new().format(n).as_bytes()]);
@@ -142,7 +203,7 @@ pub(crate) fn encode_head(
     if !connection.is_empty() {
         line(dst, b"connection", &connection);
     }
-    if !wrote_date {
+    if !date {
         dst.extend_from_slice(b"date: ");
         extend_date(dst);
         dst.extend_from_slice(b"\r\n");
@@ -198,13 +259,21 @@ impl ResponseWriter {
     pub async fn write(
         &mut self,
         stream: &mut TcpStream,
-        response: Response<ProxyBody>,
+        reply: Reply,
         is_head: bool,
         keep_alive: bool,
     ) -> std::io::Result<bool> {
         self.buf.clear();
-        let (mut out, close) = encode_head(&mut self.buf, &response, is_head, keep_alive);
-        let mut body = response.into_body();
+        let (mut out, close, mut body) = match reply {
+            Reply::Full(response) => {
+                let (out, close) = encode_head(&mut self.buf, &response, is_head, keep_alive);
+                (out, close, response.into_body())
+            }
+            Reply::Relayed(relayed) => {
+                let (out, close) = encode_relayed_head(&mut self.buf, &relayed, is_head, keep_alive);
+                (out, close, relayed.body)
+            }
+        };
         while out != BodyOut::Nothing {
             // Whatever the body has ready joins the head in one write; the buffer goes out before a wait.
             let frame = match std::future::poll_fn(|cx| Poll::Ready(poll_now(&mut body, cx))).await {

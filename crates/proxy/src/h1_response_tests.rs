@@ -93,3 +93,60 @@ fn a_date_from_upstream_is_kept() {
     assert_eq!(text.matches("date: ").count(), 1, "{text}");
     assert!(text.contains(upstream_date));
 }
+
+/// The head's lines with names lowercased, sorted, and the date line out: what a client can tell apart.
+fn normalized(head: &[u8]) -> Vec<String> {
+    let text = String::from_utf8(head.to_vec()).expect("utf-8");
+    let mut lines: Vec<String> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("date:"))
+        .map(|l| match l.split_once(':') {
+            Some((name, value)) => format!("{}: {}", name.to_ascii_lowercase(), value.trim()),
+            None => l.to_string(),
+        })
+        .collect();
+    lines.sort();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    std::iter::once(status).chain(lines).collect()
+}
+
+/// An upstream head, whether the request was HEAD, whether the connection stays open, and the body.
+type RelayCase = (&'static str, bool, bool, fn() -> ProxyBody);
+
+#[test]
+fn a_relayed_head_reads_as_the_same_response_encoded_from_a_map() {
+    let cases: [RelayCase; 5] = [
+        ("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n", false, true, || full("ok")),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-A: 1\r\nx-a: 2\r\n\r\n", true, true, || full(Bytes::new())),
+        ("HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 9\r\n\r\n", false, false, || full(Bytes::new())),
+        ("HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nVia: 1.1 inner\r\n\r\n", false, true, || streamed(&["a", "b"])),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", false, true, || streamed(&["ab"])),
+    ];
+    for (text, is_head, keep_alive, body) in cases {
+        let method = if is_head { hyper::Method::HEAD } else { hyper::Method::GET };
+        let relayed = || {
+            let mut buf = bytes::BytesMut::from(text);
+            let head = crate::h1_codec::parse_response(&mut buf, &method).ok().flatten().expect("a head");
+            Relayed {
+                status: head.status,
+                version: hyper::Version::HTTP_11,
+                fields: head.fields,
+                latency: Some((std::time::Duration::from_millis(3), std::time::Duration::from_micros(1500))),
+                via: Some(hyper::header::HeaderValue::from_static("1.1 gatehouse/test")),
+                request_id: Some(crate::forward::new_request_id()),
+                body: body(),
+            }
+        };
+        let first = relayed();
+        let mut raw = Vec::new();
+        let raw_framing = encode_relayed_head(&mut raw, &first, is_head, keep_alive);
+        let response = Reply::Relayed(Relayed { request_id: first.request_id, ..relayed() }).into_response();
+        let mut mapped = Vec::new();
+        let map_framing = encode_head(&mut mapped, &response, is_head, keep_alive);
+        assert_eq!(normalized(&raw), normalized(&mapped), "{text:?}");
+        assert_eq!(raw_framing, map_framing, "{text:?}");
+        let raw_text = String::from_utf8_lossy(&raw);
+        assert_eq!(raw_text.to_ascii_lowercase().matches("date: ").count(), 1, "{raw_text}");
+    }
+}

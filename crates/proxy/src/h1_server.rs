@@ -10,9 +10,10 @@
 //! so hyper answers it exactly as it would have from the start.
 
 use crate::forward;
-use crate::h1_codec::{has_token, header_at, Span};
+use crate::h1_codec::{has_token, header_at, Span, Spans};
 use crate::h1_response::ResponseWriter;
 use crate::lazy_timer::LazyTimer;
+use crate::reply::Reply;
 use crate::request_body::RequestBody;
 use crate::Proxy;
 use bytes::{Buf, Bytes, BytesMut};
@@ -57,7 +58,7 @@ enum Parsed {
 /// Parses the request at the start of `buf`, taking its head out of the buffer when this path serves it.
 fn parse_request(buf: &mut BytesMut) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut spans = [(Span::default(), Span::default()); MAX_HEADERS];
+    let mut spans = Spans::new();
     let mut request = httparse::Request::new(&mut []);
     let base = buf.as_ptr() as usize;
     let length =
@@ -74,7 +75,7 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
         return Parsed::HandOver;
     }
     let mut keep_alive = true;
-    for (slot, header) in spans.iter_mut().zip(request.headers.iter()) {
+    for header in request.headers.iter() {
         let name = header.name.as_bytes();
         let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
         if is("content-length") {
@@ -86,15 +87,15 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
         } else if is("connection") && has_token(header.value, b"close") {
             keep_alive = false;
         }
-        *slot = (Span::of(base, name), Span::of(base, header.value));
+        spans.push((Span::of(base, name), Span::of(base, header.value)));
     }
-    let count = request.headers.len();
+    let count = spans.len();
     let target = Span::of(base, path.as_bytes());
     let head = buf.split_to(length).freeze();
     let Ok(uri) = Uri::from_maybe_shared(head.slice(target.range())) else { return Parsed::Invalid };
     // Room for what the proxy adds on the way (Host, forwarding headers go straight into the encoding).
     let mut headers = HeaderMap::with_capacity(count + 2);
-    for &header in &spans[..count] {
+    for &header in &spans {
         let Ok((name, value)) = header_at(&head, header) else { return Parsed::Invalid };
         headers.append(name, value);
     }
@@ -211,9 +212,9 @@ async fn next_request(
 /// Bytes a pipelining client sends meanwhile are kept for the next request. `None` when the client left.
 async fn watch_client(
     conn: &mut ClientConn,
-    mut handled: Pin<&mut impl std::future::Future<Output = hyper::Response<forward::ProxyBody>>>,
+    mut handled: Pin<&mut impl std::future::Future<Output = Reply>>,
     head_limit: usize,
-) -> Option<hyper::Response<forward::ProxyBody>> {
+) -> Option<Reply> {
     loop {
         let watching = conn.read_buf.len() < head_limit;
         tokio::select! {

@@ -27,40 +27,67 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     header::PROXY_AUTHENTICATE,
 ];
 /// Where `TE` is in [`HOP_BY_HOP`].
-const TE_INDEX: usize = 3;
+pub(crate) const TE_INDEX: usize = 3;
+/// Where `Connection` and `Transfer-Encoding` are in [`HOP_BY_HOP`].
+pub(crate) const CONNECTION_INDEX: usize = 0;
+pub(crate) const TRANSFER_ENCODING_INDEX: usize = 5;
 
-/// Where `name` is in [`HOP_BY_HOP`]: one match on the name instead of eight comparisons.
+/// What a header's name alone says about it on the way through the proxy (compared byte-wise and
+/// case-insensitively, so that a head parsed without a header map is told apart as cheaply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    /// At this index of [`HOP_BY_HOP`].
+    HopByHop(usize),
+    ContentLength,
+    Date,
+    /// `X-Kong-*`: the proxy sets some of these itself, replacing an upstream's.
+    Kong,
+    Other,
+}
+
+/// The kind of the header named `name`: one match on the length, then one comparison.
+pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 if is(b"te") => FieldKind::HopByHop(TE_INDEX),
+        4 if is(b"date") => FieldKind::Date,
+        7 if is(b"trailer") => FieldKind::HopByHop(4),
+        7 if is(b"upgrade") => FieldKind::HopByHop(6),
+        10 if is(b"connection") => FieldKind::HopByHop(CONNECTION_INDEX),
+        10 if is(b"keep-alive") => FieldKind::HopByHop(1),
+        14 if is(b"content-length") => FieldKind::ContentLength,
+        16 if is(b"proxy-connection") => FieldKind::HopByHop(2),
+        17 if is(b"transfer-encoding") => FieldKind::HopByHop(TRANSFER_ENCODING_INDEX),
+        18 if is(b"proxy-authenticate") => FieldKind::HopByHop(7),
+        n if n > 7 && (name[0] | 0x20) == b'x' && name[..7].eq_ignore_ascii_case(b"x-kong-") => FieldKind::Kong,
+        _ => FieldKind::Other,
+    }
+}
+
+/// Where `name` is in [`HOP_BY_HOP`].
 pub(crate) fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
-    match name.as_str() {
-        "connection" => Some(0),
-        "keep-alive" => Some(1),
-        "proxy-connection" => Some(2),
-        "te" => Some(TE_INDEX),
-        "trailer" => Some(4),
-        "transfer-encoding" => Some(5),
-        "upgrade" => Some(6),
-        "proxy-authenticate" => Some(7),
+    match field_kind(name.as_str().as_bytes()) {
+        FieldKind::HopByHop(i) => Some(i),
         _ => None,
     }
 }
 
-/// Adds to `listed` the headers a `Connection` value names besides the hop-by-hop ones (which go anyway;
-/// `keep_upgrade` is honoured where they are removed) and `close`, which names nothing. Byte-wise: most
-/// values are just `keep-alive` or `close`.
+/// The headers a `Connection` value names besides the hop-by-hop ones (which go anyway; `keep_upgrade`
+/// is honoured where they are removed) and `close`, which names nothing. Most values are just
+/// `keep-alive` or `close`, which are answered without splitting.
+pub(crate) fn connection_tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let plain = value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close");
+    let value = if plain { &[][..] } else { value };
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|token| {
+        !token.is_empty()
+            && !token.eq_ignore_ascii_case(b"close")
+            && !matches!(field_kind(token), FieldKind::HopByHop(_))
+    })
+}
+
+/// Adds to `listed` the headers a `Connection` value names (see [`connection_tokens`]).
 pub(crate) fn connection_listed(value: &HeaderValue, listed: &mut Vec<HeaderName>) {
-    let value = value.as_bytes();
-    if value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close") {
-        return;
-    }
-    for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-        let known = |name: &[u8]| token.eq_ignore_ascii_case(name);
-        if token.is_empty() || known(b"close") || HOP_BY_HOP.iter().any(|h| known(h.as_str().as_bytes())) {
-            continue;
-        }
-        if let Ok(name) = HeaderName::from_bytes(token) {
-            listed.push(name);
-        }
-    }
+    listed.extend(connection_tokens(value.as_bytes()).filter_map(|token| HeaderName::from_bytes(token).ok()));
 }
 
 /// Whether a hop-by-hop header stays on its way through: `TE: trailers` is the one TE value allowed end
@@ -147,8 +174,9 @@ pub struct Forwarded<'a> {
 }
 
 /// The headers [`Forwarded`] sets: a client's own values of these never reach the upstream, except the
-/// ones a trusted client sent (kept as they are, `X-Forwarded-For` extended).
-const FORWARDED_NAMES: [HeaderName; 8] = [
+/// ones a trusted client sent (kept as they are, `X-Forwarded-For` extended). A static: a `const` header
+/// name used in an expression is built and dropped again each time.
+static FORWARDED_NAMES: [HeaderName; 8] = [
     X_FORWARDED_FOR,
     X_REAL_IP,
     X_FORWARDED_PROTO,
@@ -169,24 +197,25 @@ impl Forwarded<'_> {
     /// for a header the upstream must not get at all. Values are on the stack unless a trusted client's
     /// `X-Forwarded-For` is extended.
     pub fn each(&self, headers: &HeaderMap, emit: &mut dyn FnMut(&HeaderName, Option<&[u8]>)) {
+        let [xff, real_ip, proto, host, port, path, prefix, request_id] = &FORWARDED_NAMES;
         let mut ip_buffer = [0u8; 48];
         let ip = ip_text(self.client_ip, &mut ip_buffer);
         // Looked up only for trusted clients: the lookup hashes the name.
-        let existing = if self.trusted { headers.get(X_FORWARDED_FOR) } else { None };
+        let existing = if self.trusted { headers.get(xff) } else { None };
         match existing.and_then(|v| v.to_str().ok()) {
-            Some(existing) => emit(&X_FORWARDED_FOR, Some(format!("{existing}, {ip}").as_bytes())),
-            None => emit(&X_FORWARDED_FOR, Some(ip.as_bytes())),
+            Some(existing) => emit(xff, Some(&[existing.as_bytes(), b", ", ip].concat())),
+            None => emit(xff, Some(ip)),
         }
         let mut port_buffer = [0u8; 5];
-        let port = decimal(self.port, &mut port_buffer);
-        let prefix = self.prefix.filter(|p| *p != "/" && is_value(p)).map(str::as_bytes);
+        let port_text = decimal(self.port, &mut port_buffer);
+        let prefix_text = self.prefix.filter(|p| *p != "/" && is_value(p)).map(str::as_bytes);
         let values: [(&HeaderName, Option<&[u8]>); 6] = [
-            (&X_REAL_IP, Some(ip.as_bytes())),
-            (&X_FORWARDED_PROTO, Some(self.scheme.as_bytes())),
-            (&X_FORWARDED_HOST, is_value(self.host).then_some(self.host.as_bytes())),
-            (&X_FORWARDED_PORT, Some(port)),
-            (&X_FORWARDED_PATH, is_value(self.path).then_some(self.path.as_bytes())),
-            (&X_FORWARDED_PREFIX, prefix),
+            (real_ip, Some(ip)),
+            (proto, Some(self.scheme.as_bytes())),
+            (host, is_value(self.host).then_some(self.host.as_bytes())),
+            (port, Some(port_text)),
+            (path, is_value(self.path).then_some(self.path.as_bytes())),
+            (prefix, prefix_text),
         ];
         for (name, value) in values {
             if !(self.trusted && headers.contains_key(name)) {
@@ -194,7 +223,7 @@ impl Forwarded<'_> {
             }
         }
         if let Some(id) = self.request_id {
-            emit(&X_KONG_REQUEST_ID, Some(id.as_bytes()));
+            emit(request_id, Some(id.as_bytes()));
         }
     }
 
@@ -204,10 +233,10 @@ impl Forwarded<'_> {
         if !name.as_str().starts_with("x-") || !FORWARDED_NAMES.contains(name) {
             return false;
         }
-        if name == X_KONG_REQUEST_ID {
+        if name == FORWARDED_NAMES[7] {
             return self.request_id.is_some();
         }
-        name == X_FORWARDED_FOR || !(self.trusted && headers.contains_key(name))
+        name == FORWARDED_NAMES[0] || !(self.trusted && headers.contains_key(name))
     }
 }
 
@@ -237,13 +266,13 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
 
 /// An address in its display form, IPv4 written digit by digit (this runs for every request, and the
 /// formatting machinery costs more than the rest of the header).
-fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &str {
+fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &[u8] {
     let IpAddr::V4(v4) = ip else {
         use std::io::Write as _;
         let mut cursor = std::io::Cursor::new(&mut buffer[..]);
         let _ = write!(cursor, "{ip}");
         let len = cursor.position() as usize;
-        return std::str::from_utf8(&buffer[..len]).unwrap_or_default();
+        return &buffer[..len];
     };
     let mut len = 0;
     for (i, octet) in v4.octets().into_iter().enumerate() {
@@ -256,7 +285,7 @@ fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &str {
         buffer[len..len + text.len()].copy_from_slice(text);
         len += text.len();
     }
-    std::str::from_utf8(&buffer[..len]).unwrap_or_default()
+    &buffer[..len]
 }
 
 /// `n` in decimal, in `buffer` (which must hold its digits).
@@ -335,7 +364,7 @@ mod tests {
     fn addresses_render_as_their_display_form() {
         for text in ["0.0.0.0", "1.2.3.4", "10.20.255.9", "100.99.9.0", "::1", "2001:db8::7"] {
             let ip: std::net::IpAddr = text.parse().unwrap();
-            assert_eq!(ip_text(ip, &mut [0u8; 48]), text);
+            assert_eq!(ip_text(ip, &mut [0u8; 48]), text.as_bytes());
         }
     }
 

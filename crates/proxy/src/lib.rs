@@ -17,7 +17,9 @@ mod h1_server;
 mod headers;
 mod lazy_timer;
 mod phases;
+mod raw_fields;
 mod read_ahead;
+mod reply;
 mod request_body;
 pub mod snapshot;
 pub mod tls;
@@ -148,7 +150,7 @@ impl HyperService {
             async move {
                 let request = request.map(request_body::RequestBody::Streaming);
                 Ok::<_, std::convert::Infallible>(
-                    forward::handle(&proxy, request, remote, local_port, scheme, sni.as_deref()).await,
+                    forward::handle(&proxy, request, remote, local_port, scheme, sni.as_deref()).await.into_response(),
                 )
             }
         });
@@ -449,6 +451,8 @@ impl Proxy {
         scheme: &'static str,
         sni: Option<&str>,
     ) -> hyper::Response<forward::ProxyBody> {
-        forward::handle(self, request.map(request_body::RequestBody::Streaming), remote, local_port, scheme, sni).await
+        forward::handle(self, request.map(request_body::RequestBody::Streaming), remote, local_port, scheme, sni)
+            .await
+            .into_response()
     }
 }

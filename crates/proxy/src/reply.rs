@@ -1,0 +1,61 @@
+//! What the proxy answers a request with. Most upstream responses are relayed with their fields as
+//! received ([`RawFields`]) and the few headers the proxy adds kept aside, so the plain HTTP/1.1 front end
+//! writes them without ever building a header map; hyper's server, plugins and the rest get a full
+//! `http::Response`.
+
+use crate::forward::{milliseconds, ProxyBody, RequestId};
+use crate::headers::{X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY};
+use crate::raw_fields::RawFields;
+use hyper::header::{HeaderValue, VIA};
+use hyper::{Response, StatusCode, Version};
+use std::time::Duration;
+
+/// A response, in one of two forms.
+pub(crate) enum Reply {
+    /// Headers in a map: a response the proxy made, one from hyper's client, or one plugins saw.
+    Full(Response<ProxyBody>),
+    Relayed(Relayed),
+}
+
+/// An upstream response whose fields are as the upstream sent them (less hop-by-hop headers), with what
+/// the proxy adds to them.
+pub(crate) struct Relayed {
+    pub status: StatusCode,
+    /// The client's HTTP version (hyper's server writes the status line with it).
+    pub version: Version,
+    pub fields: RawFields,
+    /// `X-Kong-Upstream-Latency` and `X-Kong-Proxy-Latency`.
+    pub latency: Option<(Duration, Duration)>,
+    pub via: Option<HeaderValue>,
+    /// `X-Kong-Request-Id` for the client.
+    pub request_id: Option<RequestId>,
+    pub body: ProxyBody,
+}
+
+impl Reply {
+    /// The reply as an `http::Response`, its headers in the order the proxy has always set them.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let relayed = match self {
+            Reply::Full(response) => return response,
+            Reply::Relayed(relayed) => relayed,
+        };
+        let mut response = Response::new(relayed.body);
+        *response.status_mut() = relayed.status;
+        *response.version_mut() = relayed.version;
+        let headers = response.headers_mut();
+        *headers = relayed.fields.into_map();
+        if let Some((upstream, proxy)) = relayed.latency {
+            headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream));
+            headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy));
+        }
+        if let Some(via) = relayed.via {
+            headers.append(VIA, via);
+        }
+        if let Some(id) = relayed.request_id {
+            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+                headers.insert(X_KONG_REQUEST_ID, value);
+            }
+        }
+        response
+    }
+}
