@@ -140,7 +140,11 @@ pub(crate) fn parse_response(buf: &mut BytesMut, method: &Method) -> Result<Opti
             _ => !framing_headers.close && framing_headers.keep_alive,
         } && framing != Framing::UntilClose
             && status != StatusCode::SWITCHING_PROTOCOLS;
-        let content_length = framing_headers.content_length().ok().flatten();
+        // RFC 9112 §6.3: a Content-Length beside Transfer-Encoding is not forwarded.
+        let content_length = match framing_headers.chunked {
+            Some(_) => None,
+            None => framing_headers.content_length().ok().flatten(),
+        };
         let fields = RawFields::take(buf, length, spans, &classified, content_length);
         return Ok(Some(ResponseHead { status, version, fields, framing, keep_alive }));
     }

@@ -76,3 +76,10 @@ fn a_map_is_built_on_demand_with_shared_values() {
     assert_eq!(map["content-length"], "5");
     assert_eq!(map.len(), 5);
 }
+
+#[test]
+fn a_length_beside_transfer_encoding_is_not_forwarded() {
+    let (fields, _) = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n");
+    assert_eq!(fields.content_length(), None);
+    assert!(fields.into_map().get("content-length").is_none());
+}
