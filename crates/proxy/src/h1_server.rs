@@ -215,25 +215,30 @@ async fn watch_client(
     mut handled: Pin<&mut impl std::future::Future<Output = Reply>>,
     head_limit: usize,
 ) -> Option<Reply> {
-    loop {
-        let watching = conn.read_buf.len() < head_limit;
-        tokio::select! {
-            biased;
-            response = handled.as_mut() => return Some(response),
-            ready = conn.stream.readable(), if watching => {
-                if ready.is_err() {
-                    return None;
-                }
-                conn.read_buf.reserve(4096);
-                match conn.stream.try_read_buf(&mut conn.read_buf) {
-                    Ok(0) => return None,
-                    Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => return None,
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(reply) = handled.as_mut().poll(cx) {
+            return Poll::Ready(Some(reply));
+        }
+        // The socket's own read-readiness slot (no read is under way): unlike a `readable()` future, no
+        // waiter is listed and unlisted per request.
+        while conn.read_buf.len() < head_limit {
+            match conn.stream.poll_read_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(())) => {
+                    conn.read_buf.reserve(4096);
+                    match conn.stream.try_read_buf(&mut conn.read_buf) {
+                        Ok(0) => return Poll::Ready(None),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => return Poll::Ready(None),
+                    }
                 }
             }
         }
-    }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A connection whose first bytes were already read: they are read again before the socket's.
