@@ -1,6 +1,6 @@
 //! HTTP/1.1 framing for upstream connections: the request head as sent, the response head as parsed with
-//! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; the response
-//! head stays in one buffer that header values share rather than copy.
+//! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; a response
+//! head's fields are kept as its own lines ([`RawFields`]), and a map built from them shares their bytes.
 
 use crate::headers::{self, FieldKind, Forwarded, CONNECTION_INDEX, TRANSFER_ENCODING_INDEX};
 use crate::raw_fields::RawFields;
@@ -216,6 +216,7 @@ pub(crate) struct FramingHeaders {
 }
 
 impl FramingHeaders {
+    /// Notes a header by its kind (told once per header, for this and the relay decision alike).
     pub fn note(&mut self, kind: FieldKind, value: &[u8]) {
         match kind {
             FieldKind::ContentLength => {
