@@ -260,3 +260,18 @@ async fn a_client_that_leaves_cancels_its_request_upstream() {
     let event = tokio::time::timeout(within, events.recv()).await.ok().flatten();
     assert_eq!(event, Some("closed"), "the proxy gave up the request once the client left");
 }
+
+#[tokio::test]
+async fn the_header_timeout_follows_kongs_nginx_http_client_header_timeout() {
+    let env = vec![
+        ("KONG_NGINX_WORKER_PROCESSES".into(), "1".into()),
+        ("KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT".into(), "1s".into()),
+    ];
+    let node = Node::start(binary(), NodeOptions { env, ..NodeOptions::default() }).await.expect("node");
+    let mut client = RawClient::connect(node.proxy_port).await;
+    let started = std::time::Instant::now();
+    client.send("GET /slow HTTP/1.1\r\nHost: client.test\r\n").await;
+    // The default (60 s) would outlast the client's 10 s read limit.
+    assert!(client.closed().await, "a head not finished within the timeout closes the connection");
+    assert!(started.elapsed() >= Duration::from_millis(900), "closed after {:?}", started.elapsed());
+}

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use super::error::{ConfigErrors, ConfigIssue};
-use super::keys::{is_kong_only, lookup, KEYS};
+use super::keys::{is_kong_only, lookup, ALIASES, KEYS};
 use super::listener::Listener;
 use super::settings::{Database, HeaderSet, LogLevel, PgSettings, PluginsSetting, RouterFlavor};
 use super::size::HeaderBuffers;
@@ -105,10 +105,12 @@ pub(crate) fn build(
         );
     }
 
-    // 3. environment: GATEHOUSE_X wins over KONG_X
+    // 3. environment: GATEHOUSE_X wins over KONG_X, and both over Kong's alias names (`KONG_NGINX_HTTP_*`,
+    // as Kong's container images are configured)
     for def in KEYS {
+        let aliases = ALIASES.iter().filter(|(_, target)| *target == def.name).flat_map(|(alias, _)| env_names(alias));
         if let Some((var, value)) =
-            env_names(def.name).into_iter().find_map(|var| env.get(&var).map(|v| (var, v.clone())))
+            env_names(def.name).into_iter().chain(aliases).find_map(|var| env.get(&var).map(|v| (var, v.clone())))
         {
             raw.insert(def.name, Raw { value, origin: Origin::Env(var) });
         }
@@ -271,6 +273,10 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         Some(Value::HeaderBuffers(b)) => *b,
         _ => HeaderBuffers { count: 4, size: 8192 },
     };
+    let client_header_timeout = match values.get("client_header_timeout") {
+        Some(Value::Time { duration, .. }) => *duration,
+        _ => std::time::Duration::from_secs(60),
+    };
     let node_id = match values.get("node_id") {
         Some(Value::Uuid(u)) => Some(*u),
         _ => None,
@@ -298,6 +304,7 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         client_max_body_size: get.size("client_max_body_size"),
         client_body_buffer_size: get.size("client_body_buffer_size"),
         large_client_header_buffers,
+        client_header_timeout,
         nginx_admin_client_max_body_size: get.size("nginx_admin_client_max_body_size"),
         mem_cache_size: get.size("mem_cache_size"),
         worker_state_update_frequency: get.num("worker_state_update_frequency").unwrap_or(5.0),

@@ -16,6 +16,8 @@ pub(crate) enum Kind {
     Size,
     /// nginx `large_client_header_buffers` syntax: `<count> <size>`.
     HeaderBuffers,
+    /// nginx time: `60s`, `1m30s`, `500ms`, or plain seconds.
+    Time,
     /// One of the listed words (exact match).
     Enum(&'static [&'static str]),
     /// Comma separated list of free strings.
@@ -123,6 +125,7 @@ pub(crate) const KEYS: &[KeyDef] = &[
     k("client_max_body_size", Kind::Size, Some("0")),
     k("client_body_buffer_size", Kind::Size, Some("8k")),
     k("large_client_header_buffers", Kind::HeaderBuffers, Some("4 8k")),
+    k("client_header_timeout", Kind::Time, Some("60s")),
     k("nginx_admin_client_max_body_size", Kind::Size, Some("10m")),
     k("nginx_worker_processes", Kind::Workers, Some("auto")),
     k("mem_cache_size", Kind::Size, Some("128m")),
@@ -160,11 +163,13 @@ pub(crate) const KEYS: &[KeyDef] = &[
 ];
 
 /// Kong's names for properties Gatehouse calls by the nginx directive they set.
-const ALIASES: &[(&str, &str)] = &[
+pub(crate) const ALIASES: &[(&str, &str)] = &[
     ("nginx_http_client_max_body_size", "client_max_body_size"),
     ("nginx_http_client_body_buffer_size", "client_body_buffer_size"),
     ("nginx_http_large_client_header_buffers", "large_client_header_buffers"),
     ("nginx_proxy_large_client_header_buffers", "large_client_header_buffers"),
+    ("nginx_http_client_header_timeout", "client_header_timeout"),
+    ("nginx_proxy_client_header_timeout", "client_header_timeout"),
     ("nginx_proxy_real_ip_header", "real_ip_header"),
     ("nginx_proxy_real_ip_recursive", "real_ip_recursive"),
     ("nginx_main_worker_processes", "nginx_worker_processes"),

@@ -42,7 +42,7 @@ pub use error::{ConfigErrors, ConfigIssue};
 pub use keys::is_secret;
 pub use listener::{first_listener, Listener};
 pub use settings::{Database, HeaderSet, LogLevel, PgSettings, PluginsSetting, RouterFlavor};
-pub use size::{format_size, parse_size, HeaderBuffers};
+pub use size::{format_size, parse_size, parse_time, HeaderBuffers};
 pub use value::Value;
 
 /// Replacement text for secret values.
@@ -102,6 +102,9 @@ pub struct Config {
     /// Bytes.
     pub client_body_buffer_size: u64,
     pub large_client_header_buffers: HeaderBuffers,
+    /// How long a client may take to send a request head (nginx's `client_header_timeout`, set in Kong
+    /// through `nginx_http_client_header_timeout`); idle keep-alive connections close after it too.
+    pub client_header_timeout: std::time::Duration,
     /// Bytes; 0 = unlimited.
     pub nginx_admin_client_max_body_size: u64,
     /// Bytes.

@@ -400,6 +400,30 @@ fn kong_only_properties_load_with_a_warning_and_aliases_apply() {
 }
 
 #[test]
+fn client_header_timeout_takes_kongs_injected_directive_names() {
+    let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
+    assert_eq!(load("").expect("defaults").client_header_timeout, std::time::Duration::from_secs(60));
+    for line in [
+        "client_header_timeout = 10s\n",
+        "nginx_http_client_header_timeout = 10s\n",
+        "nginx_proxy_client_header_timeout = 10000ms\n",
+    ] {
+        let c = load(line).expect(line);
+        assert_eq!(c.client_header_timeout, std::time::Duration::from_secs(10), "{line}");
+    }
+    let from_env = |pairs: &[(&str, &str)]| Config::from_str("", "kong.conf", &env(pairs)).expect("env");
+    let kong_image = from_env(&[("KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT", "5s")]);
+    assert_eq!(kong_image.client_header_timeout, std::time::Duration::from_secs(5), "Kong's env name");
+    let both = from_env(&[("KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT", "5s"), ("KONG_CLIENT_HEADER_TIMEOUT", "7s")]);
+    assert_eq!(both.client_header_timeout, std::time::Duration::from_secs(7), "the canonical name wins");
+    let error = load("nginx_http_client_header_timeout = soon\n").err().map(|e| e.to_string());
+    assert_eq!(
+        error.as_deref(),
+        Some("kong.conf:1: client_header_timeout: expected a time (e.g. 60s, 1m30s, 500ms), got 'soon'")
+    );
+}
+
+#[test]
 fn nginx_worker_processes_sets_the_proxy_workers() {
     let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
     assert_eq!(load("").expect("defaults").worker_processes, None, "auto by default");

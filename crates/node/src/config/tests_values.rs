@@ -31,6 +31,23 @@ fn size_parsing() {
 }
 
 #[test]
+fn time_parsing_follows_nginx() {
+    let ms = |n: u64| Some(std::time::Duration::from_millis(n));
+    assert_eq!(parse_time("60"), ms(60_000), "a plain number is seconds");
+    assert_eq!(parse_time("60s"), ms(60_000));
+    assert_eq!(parse_time("500ms"), ms(500));
+    assert_eq!(parse_time("1m30s"), ms(90_000));
+    assert_eq!(parse_time(" 1h 30m "), ms(5_400_000));
+    assert_eq!(parse_time("2d"), ms(2 * 86_400_000));
+    assert_eq!(parse_time("1w"), ms(7 * 86_400_000));
+    assert_eq!(parse_time("1M"), ms(30 * 86_400_000));
+    assert_eq!(parse_time("1y"), ms(365 * 86_400_000));
+    for bad in ["", "s", "1.5s", "-1s", "10x", "1m 30", "10 s s", "99999999999999999999y"] {
+        assert_eq!(parse_time(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
 fn size_formatting_and_header_buffers() {
     assert_eq!(format_size(0), "0");
     assert_eq!(format_size(1000), "1000");

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::keys::{KeyDef, Kind};
 use super::listener::{parse_listeners, Listener};
 use super::settings::valid_trusted_ip;
-use super::size::{parse_size, HeaderBuffers};
+use super::size::{parse_size, parse_time, HeaderBuffers};
 
 /// The typed value of one property.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +24,11 @@ pub enum Value {
         bytes: u64,
     },
     HeaderBuffers(HeaderBuffers),
+    /// An nginx time as written and as a duration.
+    Time {
+        text: String,
+        duration: std::time::Duration,
+    },
     /// Comma separated lists (items trimmed, empty items dropped).
     List(Vec<String>),
     /// Listener lists (empty = `off`).
@@ -40,7 +45,7 @@ impl Value {
             Value::Bool(b) => json!(b),
             Value::Number(n) => number_json(*n),
             Value::Int(n) => json!(n),
-            Value::Size { text, .. } => json!(text),
+            Value::Size { text, .. } | Value::Time { text, .. } => json!(text),
             Value::HeaderBuffers(b) => json!(b.to_string()),
             Value::List(items) => json!(items),
             Value::Listeners(list) if list.is_empty() => json!(["off"]),
@@ -94,6 +99,9 @@ pub(crate) fn parse_value(def: &KeyDef, raw: &str) -> Result<Value, String> {
         Kind::Size => parse_size(raw)
             .map(|bytes| Value::Size { text: raw.to_string(), bytes })
             .ok_or_else(|| format!("{name}: expected a size (e.g. 512, 8k, 10m, 1g), got '{raw}'")),
+        Kind::Time => parse_time(raw)
+            .map(|duration| Value::Time { text: raw.to_string(), duration })
+            .ok_or_else(|| format!("{name}: expected a time (e.g. 60s, 1m30s, 500ms), got '{raw}'")),
         Kind::HeaderBuffers => HeaderBuffers::parse(raw)
             .map(Value::HeaderBuffers)
             .ok_or_else(|| format!("{name}: expected '<number> <size>' (e.g. '4 8k'), got '{raw}'")),
