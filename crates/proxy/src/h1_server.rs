@@ -12,6 +12,7 @@
 use crate::forward;
 use crate::h1_codec::{has_token, header_at, Span, Spans};
 use crate::h1_response::ResponseWriter;
+use crate::headers::{field_kind, FieldKind, CONNECTION_INDEX, TRANSFER_ENCODING_INDEX, UPGRADE_INDEX};
 use crate::lazy_timer::LazyTimer;
 use crate::reply::Reply;
 use crate::request_body::RequestBody;
@@ -77,15 +78,12 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
     let mut keep_alive = true;
     for header in request.headers.iter() {
         let name = header.name.as_bytes();
-        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
-        if is("content-length") {
-            if header.value != b"0" {
-                return Parsed::HandOver;
-            }
-        } else if is("transfer-encoding") || is("upgrade") || is("expect") {
-            return Parsed::HandOver;
-        } else if is("connection") && has_token(header.value, b"close") {
-            keep_alive = false;
+        match field_kind(name) {
+            FieldKind::ContentLength if header.value != b"0" => return Parsed::HandOver,
+            FieldKind::HopByHop(TRANSFER_ENCODING_INDEX | UPGRADE_INDEX) => return Parsed::HandOver,
+            FieldKind::HopByHop(CONNECTION_INDEX) if has_token(header.value, b"close") => keep_alive = false,
+            FieldKind::Other if name.eq_ignore_ascii_case(b"expect") => return Parsed::HandOver,
+            _ => {}
         }
         spans.push((Span::of(base, name), Span::of(base, header.value)));
     }

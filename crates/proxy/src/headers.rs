@@ -28,9 +28,10 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 ];
 /// Where `TE` is in [`HOP_BY_HOP`].
 pub(crate) const TE_INDEX: usize = 3;
-/// Where `Connection` and `Transfer-Encoding` are in [`HOP_BY_HOP`].
+/// Where `Connection`, `Transfer-Encoding` and `Upgrade` are in [`HOP_BY_HOP`].
 pub(crate) const CONNECTION_INDEX: usize = 0;
 pub(crate) const TRANSFER_ENCODING_INDEX: usize = 5;
+pub(crate) const UPGRADE_INDEX: usize = 6;
 
 /// What a header's name alone says about it on the way through the proxy (compared byte-wise and
 /// case-insensitively, so that a head parsed without a header map is told apart as cheaply).
@@ -52,7 +53,7 @@ pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
         2 if is(b"te") => FieldKind::HopByHop(TE_INDEX),
         4 if is(b"date") => FieldKind::Date,
         7 if is(b"trailer") => FieldKind::HopByHop(4),
-        7 if is(b"upgrade") => FieldKind::HopByHop(6),
+        7 if is(b"upgrade") => FieldKind::HopByHop(UPGRADE_INDEX),
         10 if is(b"connection") => FieldKind::HopByHop(CONNECTION_INDEX),
         10 if is(b"keep-alive") => FieldKind::HopByHop(1),
         14 if is(b"content-length") => FieldKind::ContentLength,
@@ -90,10 +91,10 @@ pub(crate) fn connection_listed(value: &HeaderValue, listed: &mut Vec<HeaderName
     listed.extend(connection_tokens(value.as_bytes()).filter_map(|token| HeaderName::from_bytes(token).ok()));
 }
 
-/// Whether a hop-by-hop header stays on its way through: `TE: trailers` is the one TE value allowed end
-/// to end (RFC 9113 §8.2.2); gRPC needs it.
-pub(crate) fn is_te_trailers(name: &HeaderName, value: &HeaderValue) -> bool {
-    name == header::TE && value.as_bytes().eq_ignore_ascii_case(b"trailers")
+/// Whether a `TE` value stays on its way through, the one hop-by-hop header that may: `TE: trailers` is
+/// allowed end to end (RFC 9113 §8.2.2); gRPC needs it.
+pub(crate) fn is_te_trailers(value: &[u8]) -> bool {
+    value.eq_ignore_ascii_case(b"trailers")
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names. `keep_upgrade` keeps
@@ -114,7 +115,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
         return;
     }
-    if present & 1 != 0 {
+    if present & (1 << CONNECTION_INDEX) != 0 {
         let mut listed: Vec<HeaderName> = Vec::new();
         for value in headers.get_all(hyper::header::CONNECTION) {
             connection_listed(value, &mut listed);
@@ -124,7 +125,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         }
     }
     let te_trailers =
-        present & (1 << TE_INDEX) != 0 && headers.get(header::TE).is_some_and(|v| is_te_trailers(&header::TE, v));
+        present & (1 << TE_INDEX) != 0 && headers.get(header::TE).is_some_and(|v| is_te_trailers(v.as_bytes()));
     for (i, name) in HOP_BY_HOP.iter().enumerate() {
         let kept = keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
         if present & (1 << i) != 0 && !kept {
@@ -233,10 +234,11 @@ impl Forwarded<'_> {
         if !name.as_str().starts_with("x-") || !FORWARDED_NAMES.contains(name) {
             return false;
         }
-        if name == FORWARDED_NAMES[7] {
+        let [xff, .., request_id] = &FORWARDED_NAMES;
+        if name == request_id {
             return self.request_id.is_some();
         }
-        name == FORWARDED_NAMES[0] || !(self.trusted && headers.contains_key(name))
+        name == xff || !(self.trusted && headers.contains_key(name))
     }
 }
 

@@ -4,10 +4,10 @@
 //! allocation (about a seventh of a proxied request's instructions). A map is built only when something
 //! needs one: plugins, a balancer's cookie, hyper's server.
 
-use crate::h1_codec::{FramingHeaders, HeaderIndices, Span, MAX_HEADERS};
-use crate::headers::{connection_tokens, field_kind, FieldKind, CONNECTION_INDEX, TE_INDEX};
+use crate::h1_codec::{header_at, FramingHeaders, HeaderIndices, Span, MAX_HEADERS};
+use crate::headers::{connection_tokens, field_kind, is_te_trailers, FieldKind, CONNECTION_INDEX, TE_INDEX};
 use bytes::{Bytes, BytesMut};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH};
 
 /// The fields of one response head, hop-by-hop headers and `Content-Length` left out.
 #[derive(Debug, Default)]
@@ -42,7 +42,7 @@ impl RawFields {
             *keep = match kind {
                 FieldKind::ContentLength => false,
                 FieldKind::HopByHop(_) if !strip => true,
-                FieldKind::HopByHop(i) => i == TE_INDEX && value.eq_ignore_ascii_case(b"trailers"),
+                FieldKind::HopByHop(i) => i == TE_INDEX && is_te_trailers(value),
                 FieldKind::Date => {
                     classified.has_date = true;
                     true
@@ -142,14 +142,12 @@ impl RawFields {
     /// The fields as a header map (values share the head's bytes), `Content-Length` last.
     pub fn into_map(self) -> HeaderMap {
         let mut map = HeaderMap::with_capacity(self.lines.split(|&b| b == b'\n').count() + 6);
-        let lines = &self.lines;
-        for line in lines.split(|&b| b == b'\n').filter_map(|l| l.strip_suffix(b"\r")) {
+        let base = self.lines.as_ptr() as usize;
+        for line in self.lines.split(|&b| b == b'\n').filter_map(|l| l.strip_suffix(b"\r")) {
             let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
-            let value = line[colon + 1..].trim_ascii_start();
-            // httparse admitted exactly the bytes `http` does, so neither conversion fails.
-            if let (Ok(name), Ok(value)) =
-                (HeaderName::from_bytes(&line[..colon]), HeaderValue::from_maybe_shared(lines.slice_ref(value)))
-            {
+            let spans = (Span::of(base, &line[..colon]), Span::of(base, line[colon + 1..].trim_ascii_start()));
+            // httparse admitted exactly the bytes `http` does, so this does not fail.
+            if let Ok((name, value)) = header_at(&self.lines, spans) {
                 map.append(name, value);
             }
         }
