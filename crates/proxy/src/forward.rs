@@ -98,7 +98,7 @@ pub(crate) fn new_request_id() -> RequestId {
 
 /// A latency header's value. Most are under 100 ms: those are static text rather than a value allocated
 /// per request.
-pub(crate) fn milliseconds(duration: std::time::Duration) -> HeaderValue {
+fn milliseconds(duration: std::time::Duration) -> HeaderValue {
     const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
                               40414243444546474849505152535455565758596061626364656667686970717273747576777879\
                               8081828384858687888990919293949596979899";
@@ -353,14 +353,8 @@ pub async fn handle(
     } else if !response.body().hop_by_hop_removed() {
         strip_hop_by_hop(response.headers_mut(), false);
     }
-    let headers = response.headers_mut();
-    if options.latency_tokens {
-        headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream_latency));
-        headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy_latency));
-    }
-    if let Some(via) = &proxy.via {
-        headers.append(hyper::header::VIA, via.clone());
-    }
+    let latency = options.latency_tokens.then_some((upstream_latency, proxy_latency));
+    add_upstream_response_headers(response.headers_mut(), latency, proxy.via.as_ref());
     let mut response = response.map(wrap);
     if let Some((ran, set)) = ran {
         response = phases::respond(ran, set, response, started);
@@ -529,7 +523,23 @@ fn https_redirect(
     crate::error_page::exit(code, crate::error_page::ExitBody::Raw(String::new()), headers, errors)
 }
 
-fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
+/// The headers the proxy adds to an upstream's response (`headers` turns them on): the latencies
+/// (replacing an upstream's) and `Via` (beside an upstream's). A relayed response's writer adds the same.
+pub(crate) fn add_upstream_response_headers(
+    headers: &mut HeaderMap,
+    latency: Option<(std::time::Duration, std::time::Duration)>,
+    via: Option<&HeaderValue>,
+) {
+    if let Some((upstream, proxy)) = latency {
+        headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream));
+        headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy));
+    }
+    if let Some(via) = via {
+        headers.append(hyper::header::VIA, via.clone());
+    }
+}
+
+pub(crate) fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(X_KONG_REQUEST_ID, v);
     }

@@ -3,10 +3,9 @@
 //! writes them without ever building a header map; hyper's server, plugins and the rest get a full
 //! `http::Response`.
 
-use crate::forward::{milliseconds, ProxyBody, RequestId};
-use crate::headers::{X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY};
+use crate::forward::{add_upstream_response_headers, with_request_id, ProxyBody, RequestId};
 use crate::raw_fields::RawFields;
-use hyper::header::{HeaderValue, VIA};
+use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode, Version};
 use std::time::Duration;
 
@@ -44,18 +43,10 @@ impl Reply {
         *response.version_mut() = relayed.version;
         let headers = response.headers_mut();
         *headers = relayed.fields.into_map();
-        if let Some((upstream, proxy)) = relayed.latency {
-            headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream));
-            headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy));
+        add_upstream_response_headers(headers, relayed.latency, relayed.via.as_ref());
+        match relayed.request_id {
+            Some(id) => with_request_id(response, id.as_str()),
+            None => response,
         }
-        if let Some(via) = relayed.via {
-            headers.append(VIA, via);
-        }
-        if let Some(id) = relayed.request_id {
-            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
-                headers.insert(X_KONG_REQUEST_ID, value);
-            }
-        }
-        response
     }
 }
