@@ -42,7 +42,8 @@ pub fn parse_time(text: &str) -> Option<Duration> {
             (1, 2)
         } else {
             match unit.as_bytes().first() {
-                None if total == 0 => (1000, 0),
+                // A plain number only as the whole value.
+                None if digits == bytes.len() => (1000, 0),
                 Some(b's') => (1000, 1),
                 Some(b'm') => (60_000, 1),
                 Some(b'h') => (3_600_000, 1),
