@@ -2,7 +2,7 @@
 //! RFC 9112's rules for the body length, and chunked bodies both ways. Parsing is httparse's; a response
 //! head's fields are kept as its own lines ([`RawFields`]), and a map built from them shares their bytes.
 
-use crate::headers::{self, FieldKind, Forwarded, CONNECTION_INDEX, TRANSFER_ENCODING_INDEX};
+use crate::headers::{self, FieldKind, Forwarded, CONNECTION_INDEX, FORWARDED_LINE_STARTS, TRANSFER_ENCODING_INDEX};
 use crate::raw_fields::RawFields;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
@@ -78,20 +78,19 @@ pub(crate) fn encode_request_head(
     dst.push(b' ');
     dst.extend_from_slice(if head.path.is_empty() { b"/" } else { head.path.as_bytes() });
     dst.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut line = |name: &HeaderName, value: &[u8]| {
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value);
-        dst.extend_from_slice(b"\r\n");
-    };
     for (name, value) in head.headers {
         if !forwarded.replaces(head.headers, name) {
-            line(name, value.as_bytes());
+            dst.extend_from_slice(name.as_str().as_bytes());
+            dst.extend_from_slice(b": ");
+            dst.extend_from_slice(value.as_bytes());
+            dst.extend_from_slice(b"\r\n");
         }
     }
-    forwarded.each(head.headers, &mut |name, value| {
+    forwarded.each(head.headers, |i, value| {
         if let Some(value) = value {
-            line(name, value);
+            dst.extend_from_slice(FORWARDED_LINE_STARTS[i]);
+            dst.extend_from_slice(value);
+            dst.extend_from_slice(b"\r\n");
         }
     });
     if !extra.is_empty() {

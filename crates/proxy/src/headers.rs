@@ -188,43 +188,58 @@ static FORWARDED_NAMES: [HeaderName; 8] = [
     X_KONG_REQUEST_ID,
 ];
 
+/// The lines of [`FORWARDED_NAMES`] up to their values, for encoders that write the lines themselves.
+pub(crate) static FORWARDED_LINE_STARTS: [&[u8]; 8] = [
+    b"x-forwarded-for: ",
+    b"x-real-ip: ",
+    b"x-forwarded-proto: ",
+    b"x-forwarded-host: ",
+    b"x-forwarded-port: ",
+    b"x-forwarded-path: ",
+    b"x-forwarded-prefix: ",
+    b"x-kong-request-id: ",
+];
+
 /// Whether `text` can be a header value as it is (visible ASCII, spaces and tabs).
 fn is_value(text: &str) -> bool {
     text.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
 }
 
 impl Forwarded<'_> {
-    /// Calls `emit` with each header the proxy sends for this request (name and value) and with `None`
-    /// for a header the upstream must not get at all. Values are on the stack unless a trusted client's
-    /// `X-Forwarded-For` is extended.
-    pub fn each(&self, headers: &HeaderMap, emit: &mut dyn FnMut(&HeaderName, Option<&[u8]>)) {
-        let [xff, real_ip, proto, host, port, path, prefix, request_id] = &FORWARDED_NAMES;
+    /// Calls `emit` with each header the proxy sends for this request (its index in [`FORWARDED_NAMES`] and
+    /// its value) and with `None` for a header the upstream must not get at all. Values are on the stack
+    /// unless a trusted client's `X-Forwarded-For` is extended. Generic, not `dyn`: the encoder's closure
+    /// is inlined into each call (this runs for every request).
+    pub fn each(&self, headers: &HeaderMap, mut emit: impl FnMut(usize, Option<&[u8]>)) {
+        const XFF: usize = 0;
+        const REQUEST_ID: usize = 7;
         let mut ip_buffer = [0u8; 48];
         let ip = ip_text(self.client_ip, &mut ip_buffer);
         // Looked up only for trusted clients: the lookup hashes the name.
-        let existing = if self.trusted { headers.get(xff) } else { None };
+        let existing = if self.trusted { headers.get(&FORWARDED_NAMES[XFF]) } else { None };
         match existing.and_then(|v| v.to_str().ok()) {
-            Some(existing) => emit(xff, Some(&[existing.as_bytes(), b", ", ip].concat())),
-            None => emit(xff, Some(ip)),
+            Some(existing) => emit(XFF, Some(&[existing.as_bytes(), b", ", ip].concat())),
+            None => emit(XFF, Some(ip)),
         }
         let mut port_buffer = [0u8; 5];
         let port_text = decimal(self.port, &mut port_buffer);
         let prefix_text = self.prefix.filter(|p| *p != "/" && is_value(p)).map(str::as_bytes);
-        let values: [(&HeaderName, Option<&[u8]>); 6] = [
-            (real_ip, Some(ip)),
-            (proto, Some(self.scheme.as_bytes())),
-            (host, is_value(self.host).then_some(self.host.as_bytes())),
-            (port, Some(port_text)),
-            (path, is_value(self.path).then_some(self.path.as_bytes())),
-            (prefix, prefix_text),
+        // In FORWARDED_NAMES order, after X-Forwarded-For.
+        let values: [Option<&[u8]>; 6] = [
+            Some(ip),
+            Some(self.scheme.as_bytes()),
+            is_value(self.host).then_some(self.host.as_bytes()),
+            Some(port_text),
+            is_value(self.path).then_some(self.path.as_bytes()),
+            prefix_text,
         ];
-        for (name, value) in values {
-            if !(self.trusted && headers.contains_key(name)) {
-                emit(name, value);
+        for (i, value) in (XFF + 1..).zip(values) {
+            if !(self.trusted && headers.contains_key(&FORWARDED_NAMES[i])) {
+                emit(i, value);
             }
         }
         if let Some(id) = self.request_id {
-            emit(request_id, Some(id.as_bytes()));
+            emit(REQUEST_ID, Some(id.as_bytes()));
         }
     }
 
@@ -247,12 +262,12 @@ impl Forwarded<'_> {
 /// write the same lines as they encode the request).
 pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
     let mut changes: Vec<(HeaderName, Option<HeaderValue>)> = Vec::with_capacity(FORWARDED_NAMES.len());
-    f.each(headers, &mut |name, value| {
+    f.each(headers, |i, value| {
         let value = value.map(HeaderValue::from_bytes);
         if let Some(Err(_)) = value {
             return;
         }
-        changes.push((name.clone(), value.and_then(Result::ok)));
+        changes.push((FORWARDED_NAMES[i].clone(), value.and_then(Result::ok)));
     });
     for name in &FORWARDED_NAMES {
         if f.replaces(headers, name) {
@@ -266,7 +281,23 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: &Forwarded<'_>) {
     }
 }
 
-/// An address in its display form, IPv4 written digit by digit (this runs for every request, and the
+/// The decimal text of every byte value (its digits and their count), for IPv4 addresses.
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (hundreds, tens, ones) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = match n {
+            0..10 => ([b'0' + ones, 0, 0], 1),
+            10..100 => ([b'0' + tens, b'0' + ones, 0], 2),
+            _ => ([b'0' + hundreds, b'0' + tens, b'0' + ones], 3),
+        };
+        n += 1;
+    }
+    table
+};
+
+/// An address in its display form, IPv4 from a table of octets (this runs for every request, and the
 /// formatting machinery costs more than the rest of the header).
 fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &[u8] {
     let IpAddr::V4(v4) = ip else {
@@ -277,17 +308,16 @@ fn ip_text(ip: IpAddr, buffer: &mut [u8; 48]) -> &[u8] {
         return &buffer[..len];
     };
     let mut len = 0;
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            buffer[len] = b'.';
-            len += 1;
-        }
-        let mut digits = [0u8; 3];
-        let text = decimal(u16::from(octet), &mut digits);
-        buffer[len..len + text.len()].copy_from_slice(text);
-        len += text.len();
+    for octet in v4.octets() {
+        let (digits, count) = &OCTETS[usize::from(octet)];
+        // Three bytes copied (a fixed-size copy), the length moved by the digits' count, then a dot
+        // (the last one cut off).
+        buffer[len..len + 3].copy_from_slice(digits);
+        len += usize::from(*count);
+        buffer[len] = b'.';
+        len += 1;
     }
-    &buffer[..len]
+    &buffer[..len - 1]
 }
 
 /// `n` in decimal, in `buffer` (which must hold its digits).
@@ -363,10 +393,21 @@ mod tests {
     }
 
     #[test]
+    fn the_line_starts_name_the_forwarded_headers_in_order() {
+        for (start, name) in FORWARDED_LINE_STARTS.iter().zip(&FORWARDED_NAMES) {
+            assert_eq!(*start, format!("{name}: ").as_bytes());
+        }
+    }
+
+    #[test]
     fn addresses_render_as_their_display_form() {
         for text in ["0.0.0.0", "1.2.3.4", "10.20.255.9", "100.99.9.0", "::1", "2001:db8::7"] {
             let ip: std::net::IpAddr = text.parse().unwrap();
             assert_eq!(ip_text(ip, &mut [0u8; 48]), text.as_bytes());
+        }
+        for n in 0..=255u8 {
+            let ip = std::net::IpAddr::from([n, 255 - n, n / 10, 7]);
+            assert_eq!(ip_text(ip, &mut [0u8; 48]), ip.to_string().as_bytes());
         }
     }
 
