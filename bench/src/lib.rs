@@ -181,6 +181,18 @@ pub fn cpu_seconds(pids: &[u32]) -> (f64, f64) {
     (user as f64 / ticks, kernel as f64 / ticks)
 }
 
+/// CPU time (user, kernel) in seconds of this process's children that have ended and been waited for
+/// (wrk runs, for instance).
+pub fn children_cpu_seconds() -> (f64, f64) {
+    let ticks = clock_ticks();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // cutime and cstime are fields 16 and 17; after the command name they are the 14th and 15th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (field(13) as f64 / ticks, field(14) as f64 / ticks)
+}
+
 /// The kernel's clock ticks per second for `/proc` times (`getconf CLK_TCK`; 100 on Linux).
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

@@ -2,13 +2,16 @@
 //! block answering `200 ok`, in an instance of its own) and the same wrk settings, with 1 route and with
 //! 10,000 routes. Reports requests/s and p99 for both, the ratio, each proxy's CPU time per request (user
 //! and kernel, steadier than requests/s on a shared machine), and the node's RSS idle and with 10,000
-//! routes. Each setting runs `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order
+//! routes. A second table splits the machine's CPU per request between the client (wrk), the upstream
+//! and the proxy, which shows how much of each request's cost the proxy's own code can change. Each setting runs `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order
 //! alternating from round to round; the median round by ratio is reported.
 //!
 //! Run with `bench/proxy` (needs `nginx` and `wrk`; the script installs them with apt when missing).
 
 use anyhow::Context as _;
-use gatehouse_bench::{cpu_seconds, rss_mb, start_nginx, start_nginx_proxy, wait_port, wrk, wrk_counted, WrkRun};
+use gatehouse_bench::{
+    children_cpu_seconds, cpu_seconds, rss_mb, start_nginx, start_nginx_proxy, wait_port, wrk, wrk_counted, WrkRun,
+};
 use gatehouse_testkit::{free_port, Node, NodeOptions};
 use serde_json::json;
 use std::path::PathBuf;
@@ -43,27 +46,38 @@ async fn create_routes(node: &Node, upstream_port: u16, routes: usize) -> anyhow
     Ok(())
 }
 
-/// One side's wrk run with the CPU time its proxy used meanwhile.
+/// One side's wrk run with the CPU time its proxy, the upstream and wrk itself used meanwhile.
 #[derive(Clone, Copy)]
 struct Measured {
     run: WrkRun,
-    /// CPU seconds (user, kernel) per request.
+    /// CPU seconds (user, kernel) per request, of the proxy.
     cpu_per_request: (f64, f64),
+    /// The same for the upstream and for the client (wrk).
+    upstream_cpu: (f64, f64),
+    client_cpu: (f64, f64),
+}
+
+fn cpu_text((user, kernel): (f64, f64)) -> String {
+    format!("{:.1} + {:.1} µs", user * 1e6, kernel * 1e6)
 }
 
 impl Measured {
     fn cpu_text(&self) -> String {
-        let (user, kernel) = self.cpu_per_request;
-        format!("{:.1} + {:.1} µs", user * 1e6, kernel * 1e6)
+        cpu_text(self.cpu_per_request)
     }
 }
 
-fn measure(url: &str, pids: &[u32], seconds: u32, connections: u32) -> anyhow::Result<Measured> {
-    let before = cpu_seconds(pids);
+fn measure(url: &str, (pids, upstream): (&[u32], &[u32]), seconds: u32, connections: u32) -> anyhow::Result<Measured> {
+    let before = (cpu_seconds(pids), cpu_seconds(upstream), children_cpu_seconds());
     let run = wrk_counted(url, seconds, connections)?;
-    let after = cpu_seconds(pids);
-    let per = |a: f64, b: f64| (b - a) / run.requests.max(1.0);
-    Ok(Measured { run, cpu_per_request: (per(before.0, after.0), per(before.1, after.1)) })
+    let after = (cpu_seconds(pids), cpu_seconds(upstream), children_cpu_seconds());
+    let per = |a: (f64, f64), b: (f64, f64)| ((b.0 - a.0) / run.requests.max(1.0), (b.1 - a.1) / run.requests.max(1.0));
+    Ok(Measured {
+        run,
+        cpu_per_request: per(before.0, after.0),
+        upstream_cpu: per(before.1, after.1),
+        client_cpu: per(before.2, after.2),
+    })
 }
 
 #[tokio::main]
@@ -104,8 +118,9 @@ async fn main() -> anyhow::Result<()> {
         let mut measured = Vec::new();
         for round in 0..rounds {
             // Read each time: nginx starts its workers after the port opens.
-            let nginx_run = || measure(&nginx_url, &nginx.pids(), seconds, connections);
-            let ours_run = || measure(&ours_url, &[pid], seconds, connections);
+            let upstream_pids = upstream.pids();
+            let nginx_run = || measure(&nginx_url, (&nginx.pids(), &upstream_pids), seconds, connections);
+            let ours_run = || measure(&ours_url, (&[pid], &upstream_pids), seconds, connections);
             // Alternate which side goes first, so drift during a round favours neither.
             let pair = if round % 2 == 0 {
                 let nginx_result = nginx_run()?;
@@ -150,6 +165,24 @@ async fn main() -> anyhow::Result<()> {
     }
     println!();
     println!("CPU/req: the proxy's CPU time (user + kernel, all its threads) over the run, per request.");
+    println!();
+    println!("Where the machine's CPU goes per request in the median rounds (user + kernel):");
+    println!();
+    println!("| routes | proxy | client (wrk) | upstream | proxy | proxy's share |");
+    println!("|---|---|---|---|---|---|");
+    for (routes, nginx, ours, _) in &rows {
+        for (name, side) in [("nginx", nginx), ("gatehouse", ours)] {
+            let total = |(u, k): (f64, f64)| u + k;
+            let all = total(side.client_cpu) + total(side.upstream_cpu) + total(side.cpu_per_request);
+            println!(
+                "| {routes} | {name} | {} | {} | {} | {:.0}% |",
+                cpu_text(side.client_cpu),
+                cpu_text(side.upstream_cpu),
+                side.cpu_text(),
+                100.0 * total(side.cpu_per_request) / all.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
     println!();
     println!("| gatehouse node RSS | MB |");
     println!("|---|---|");
