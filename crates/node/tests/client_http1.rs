@@ -275,3 +275,37 @@ async fn the_header_timeout_follows_kongs_nginx_http_client_header_timeout() {
     assert!(client.closed().await, "a head not finished within the timeout closes the connection");
     assert!(started.elapsed() >= Duration::from_millis(900), "closed after {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn a_stalled_request_body_gets_408_after_kongs_nginx_http_client_body_timeout() {
+    let echo = EchoServer::start().await.expect("echo");
+    let env = vec![
+        ("KONG_NGINX_WORKER_PROCESSES".into(), "1".into()),
+        ("KONG_NGINX_HTTP_CLIENT_BODY_TIMEOUT".into(), "1s".into()),
+    ];
+    let node = Node::start(binary(), NodeOptions { env, ..NodeOptions::default() }).await.expect("node");
+    // An https upstream goes through hyper's client rather than the proxy's own pool.
+    let tls_echo = EchoServer::start_tls().await.expect("tls echo");
+    node.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    let tls_url = format!("https://localhost:{}", tls_echo.addr.port());
+    node.create("/services", json!({"name": "tls", "url": tls_url})).await;
+    let routes = [("client.test", "echo", true), ("stream.test", "echo", false), ("tls.test", "tls", false)];
+    for (host, service, request_buffering) in routes {
+        let route =
+            json!({"hosts": [host], "paths": ["/"], "strip_path": false, "request_buffering": request_buffering});
+        node.create(&format!("/services/{service}/routes"), route).await;
+    }
+    for (host, _, _) in routes {
+        let mut client = RawClient::connect(node.proxy_port).await;
+        let started = std::time::Instant::now();
+        let head =
+            format!("POST /upload HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\nContent-Length: 10\r\n\r\n");
+        client.send(&format!("{head}abc")).await;
+        // The default (60 s) would outlast the client's 10 s read limit.
+        let reply = client.response(false).await;
+        assert_eq!(reply.status_line, "HTTP/1.1 408 Request Timeout", "{host}");
+        assert_eq!(reply.json()["message"], "Request timeout", "{host}");
+        assert!(started.elapsed() >= Duration::from_millis(900), "{host}: answered after {:?}", started.elapsed());
+        assert!(client.closed().await, "{host}: the connection closes after a 408");
+    }
+}

@@ -203,3 +203,35 @@ async fn uploads_larger_than_the_socket_buffers_arrive_whole() {
     let echoed: serde_json::Value = reply.json().await.expect("echo JSON");
     assert_eq!(echoed["body"], text);
 }
+
+#[tokio::test]
+async fn a_streamed_upload_the_upstream_stops_taking_ends_after_write_timeout() {
+    // An upstream that accepts connections and never reads from them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            connections.push(stream);
+        }
+    });
+    let node = node_for(upstream).await;
+    node.create("/services", json!({"name": "stalled", "url": format!("http://{upstream}"), "write_timeout": 500}))
+        .await;
+    let route = json!({"paths": ["/stalled"], "strip_path": false, "request_buffering": false});
+    node.create("/services/stalled/routes", route).await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    // Far more than the socket buffers on both sides hold.
+    let upload = post_chunks(&client, &node, "/stalled", (0..1024).map(|_| vec![b'x'; 64 * 1024])).send();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(15), upload).await;
+    let elapsed = started.elapsed();
+    match ended {
+        Ok(Ok(reply)) => assert_eq!(reply.status(), 504, "Kong's answer to proxy_send_timeout"),
+        // The proxy may close while the client is still sending; it must still have waited.
+        Ok(Err(_)) => {}
+        Err(_) => panic!("a streamed upload to an upstream that stopped reading hung"),
+    }
+    assert!(elapsed >= std::time::Duration::from_millis(450), "ended after {elapsed:?}, before write_timeout");
+    held.abort();
+}

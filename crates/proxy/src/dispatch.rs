@@ -6,7 +6,7 @@ use crate::errors::ProxyError;
 use crate::h1_pool::{self, KeepAlive, SendError, UpstreamBody};
 use crate::raw_fields::RawFields;
 use crate::request_body::RequestBody;
-use crate::upstream::{Idle, IdleTimeout, RequestBody as UpstreamRequestBody};
+use crate::upstream::{ClientIdle, Idle, IdleTimeout, RequestBody as UpstreamRequestBody};
 use crate::{Proxy, ServiceSpec};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -15,6 +15,7 @@ use hyper::header::{HeaderMap, HeaderValue, HOST};
 use hyper::{Request, Response, Uri};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,7 +268,16 @@ impl Destination<'_> {
     }
 
     /// Reports a failed attempt: a timeout, or a TCP failure.
-    fn report_failure(&self, pick: Option<&Pick>, timed_out: bool, started: Instant) {
+    /// A failed exchange counts against the target, unless the client's body stalled it.
+    fn report_failure(
+        &self,
+        pick: Option<&Pick>,
+        (error, timed_out): (&(dyn Error + 'static), bool),
+        started: Instant,
+    ) {
+        if caused_by::<ClientIdle>(error) {
+            return;
+        }
         self.report(pick, if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
     }
 
@@ -300,34 +310,33 @@ fn empty_body() -> UpstreamRequestBody {
 }
 
 /// The request body as sent upstream (one that has not ended): whole when the route buffers requests (or
-/// a plugin read it), else streamed under `write_timeout` and `client_max_body_size`.
+/// a plugin read it), else streamed under `client_body_timeout` and `client_max_body_size`.
 async fn upstream_body(
     proxy: &Proxy,
     request: Request<RequestBody>,
     to: &Destination<'_>,
 ) -> Result<Request<UpstreamRequestBody>, ProxyError> {
-    let service = to.service;
-    let limit = proxy.options.max_body_bytes;
+    let (limit, body_timeout) = (proxy.options.max_body_bytes, proxy.options.body_timeout);
     Ok(if to.buffer_request || matches!(request.body(), RequestBody::Buffered(_)) {
         let (mut parts, body) = request.into_parts();
         let bytes = match body {
             RequestBody::Buffered(bytes) => bytes.unwrap_or_default(),
-            streaming => read_limited(IdleTimeout::new(streaming, service.write_timeout), limit).await?,
+            streaming => read_limited(IdleTimeout::client(streaming, body_timeout), limit).await?,
         };
         parts.headers.remove(hyper::header::TRANSFER_ENCODING);
         parts.headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         Request::from_parts(parts, http_body_util::Full::new(bytes).map_err(|never| match never {}).boxed())
     } else if limit > 0 {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        request.map(|body| http_body_util::Limited::new(IdleTimeout::new(body, service.write_timeout), limit).boxed())
+        request.map(|body| http_body_util::Limited::new(IdleTimeout::client(body, body_timeout), limit).boxed())
     } else {
-        request.map(|body| IdleTimeout::new(body, service.write_timeout).boxed())
+        request.map(|body| IdleTimeout::client(body, body_timeout).boxed())
     })
 }
 
 /// How long an exchange may take to its response head: Kong's read_timeout runs between two reads, the
 /// first being the head. A streamed upload may take as long as the client keeps sending (its pauses are
-/// bounded by write_timeout), so the deadline only covers requests whose body is already in memory.
+/// bounded by client_body_timeout), so the deadline only covers requests whose body is already in memory.
 fn head_deadline(to: &Destination<'_>, bodiless: bool) -> Option<Duration> {
     let service = to.service;
     (to.buffer_request || bodiless).then(|| service.connect_timeout + service.read_timeout)
@@ -377,6 +386,7 @@ pub(crate) async fn send_pooled(
             started,
             connect_timeout: service.connect_timeout,
             deadline: deadline.and_then(|d| started.checked_add(d)),
+            write_timeout: service.write_timeout,
         };
         let (error, unsent) = match h1_pool::send(addr, timing, keep_alive, to, request).await {
             Ok((response, fields)) => {
@@ -390,7 +400,7 @@ pub(crate) async fn send_pooled(
             Err(failed) => failed,
         };
         let timed_out = matches!(error, SendError::ConnectTimeout(_)) || is_timeout(&error);
-        to.report_failure(pick.as_ref(), timed_out, started);
+        to.report_failure(pick.as_ref(), (&error, timed_out), started);
         match unsent {
             Some(unsent) if error.before_sending() && !timed_out && attempt < service.retries => {
                 attempt += 1;
@@ -452,7 +462,7 @@ pub(crate) async fn send_with_client(
                 }
                 Ok(Err(e)) => {
                     let timed_out = is_timeout(&e);
-                    to.report_failure(pick.as_ref(), timed_out, started);
+                    to.report_failure(pick.as_ref(), (&e, timed_out), started);
                     if !(e.is_connect() && !timed_out && attempt < service.retries) {
                         return Err(classify(&e, timed_out));
                     }
@@ -486,7 +496,7 @@ pub(crate) async fn send_with_client(
         }
         Ok(Err(e)) => {
             let timed_out = is_timeout(&e);
-            to.report_failure(pick.as_ref(), timed_out, started);
+            to.report_failure(pick.as_ref(), (&e, timed_out), started);
             Err(classify(&e, timed_out))
         }
         Err(_) => {
@@ -501,7 +511,11 @@ pub(crate) async fn send_with_client(
 pub(crate) async fn read_limited(mut body: IdleTimeout<RequestBody>, limit: u64) -> Result<Bytes, ProxyError> {
     let mut collected = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| ProxyError::BadRequest)?.into_data() else { continue };
+        let frame = frame.map_err(|e| match e.is::<ClientIdle>() {
+            true => ProxyError::RequestTimeout,
+            false => ProxyError::BadRequest,
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
         if limit > 0 && (collected.len() + data.len()) as u64 > limit {
             let _ =
                 tokio::time::timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = body.frame().await {} })
@@ -514,15 +528,17 @@ pub(crate) async fn read_limited(mut body: IdleTimeout<RequestBody>, limit: u64)
 }
 
 /// Whether a client error is a timeout somewhere in its chain (connect timeout, idle body).
-fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+fn is_timeout(error: &(dyn Error + 'static)) -> bool {
     chain(error).any(|e| {
         e.is::<Idle>() || e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
     })
 }
 
-fn classify(error: &(dyn std::error::Error + 'static), timed_out: bool) -> ProxyError {
+fn classify(error: &(dyn Error + 'static), timed_out: bool) -> ProxyError {
     tracing::info!(%error, "upstream request failed");
-    if timed_out {
+    if caused_by::<ClientIdle>(error) {
+        ProxyError::RequestTimeout
+    } else if timed_out {
         ProxyError::Timeout
     } else if caused_by::<http_body_util::LengthLimitError>(error) {
         ProxyError::TooLarge
@@ -532,13 +548,11 @@ fn classify(error: &(dyn std::error::Error + 'static), timed_out: bool) -> Proxy
 }
 
 /// Whether `error`'s chain contains an `E`.
-fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+fn caused_by<E: Error + 'static>(error: &(dyn Error + 'static)) -> bool {
     chain(error).any(|e| e.is::<E>())
 }
 
 /// An error and its sources, outermost first.
-fn chain<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    std::iter::successors(Some(error), |e| e.source())
+fn chain<'a>(error: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    std::iter::successors(Some(error), |e| (*e).source())
 }

@@ -18,6 +18,8 @@ pub enum ProxyError {
     BadRequest,
     /// The request body is larger than `client_max_body_size`.
     TooLarge,
+    /// The client paused its request body for longer than `client_body_timeout`.
+    RequestTimeout,
     /// The service's host name has no address.
     NameResolution,
 }
@@ -32,6 +34,7 @@ impl ProxyError {
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -46,6 +49,7 @@ impl ProxyError {
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
             ProxyError::TooLarge => "Payload too large",
+            ProxyError::RequestTimeout => "Request timeout",
             ProxyError::NameResolution => "name resolution failed",
         }
     }
@@ -67,7 +71,13 @@ impl ProxyError {
     pub fn response(self, request_id: &str, request: &ErrorRequest<'_>) -> Response<ProxyBody> {
         let status = self.status().as_u16();
         if !self.is_runloop_error() {
-            return error_page::error_page(status, self.message(), request, request_id);
+            let mut page = error_page::error_page(status, self.message(), request, request_id);
+            // nginx keeps no connection open after these: the rest of what the client sent cannot be
+            // trusted to frame the next request.
+            if matches!(self, ProxyError::BadRequest | ProxyError::TooLarge | ProxyError::RequestTimeout) {
+                page.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return page;
         }
         let headers = if self == ProxyError::HttpsRequired {
             vec![

@@ -152,9 +152,7 @@ pub async fn handle(
             while let Some(Ok(_)) = body.frame().await {}
         })
         .await;
-        let mut response = ProxyError::TooLarge.response(request_id, &errors);
-        response.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-        return finish(response, request_id, proxy);
+        return finish(ProxyError::TooLarge.response(request_id, &errors), request_id, proxy);
     }
     // The guard is held only for the (synchronous) rewrite phase; routes without plugins pay one load.
     let current = proxy.snapshot.load();
@@ -218,7 +216,7 @@ pub async fn handle(
                 request_id,
                 errors: &errors,
             };
-            let limits = (options.max_body_bytes, service.write_timeout);
+            let limits = (options.max_body_bytes, options.body_timeout);
             // Boxed, as the resolution below: a plugin-free request's future does not carry their size.
             match Box::pin(phases::access(&target, &mut parts, body, limits)).await {
                 Ok((b, r)) => {

@@ -43,6 +43,8 @@ struct Conn {
     /// Bounds the wait for a response head, with no timer registration per request (a
     /// `tokio::time::timeout` per request cost one).
     timer: LazyTimer,
+    /// The last write of a request body found the socket full.
+    write_blocked: bool,
 }
 
 impl Conn {
@@ -57,7 +59,9 @@ impl Conn {
     /// Writes all of `write_buf`.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         while self.written < self.write_buf.len() {
-            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]))?;
+            let written = Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]);
+            self.write_blocked = written.is_pending();
+            let n = ready!(written)?;
             if n == 0 {
                 return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
@@ -205,6 +209,9 @@ pub(crate) struct Timing {
     pub connect_timeout: Duration,
     /// The response head must have come by then (none while a streamed upload may still be going).
     pub deadline: Option<Instant>,
+    /// Longest an upload may wait for the upstream to take more bytes (the service's `write_timeout`,
+    /// nginx's `proxy_send_timeout`).
+    pub write_timeout: Duration,
 }
 
 fn checkout(addr: SocketAddr, keep_alive: &KeepAlive, now: Instant) -> Option<Conn> {
@@ -254,6 +261,7 @@ async fn connect(addr: SocketAddr, connect_timeout: Duration) -> Result<Conn, Se
         written: 0,
         requests: 0,
         timer: LazyTimer::default(),
+        write_blocked: false,
     })
 }
 
@@ -277,7 +285,9 @@ fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<
         if conn.written < conn.write_buf.len() || !out.data.is_empty() {
             // Framing bytes and the frame's data in one write.
             let slices = [std::io::IoSlice::new(&conn.write_buf[conn.written..]), std::io::IoSlice::new(&out.data)];
-            let n = ready!(Pin::new(&mut conn.stream).poll_write_vectored(cx, &slices))?;
+            let written = Pin::new(&mut conn.stream).poll_write_vectored(cx, &slices);
+            conn.write_blocked = written.is_pending();
+            let n = ready!(written)?;
             if n == 0 {
                 return Poll::Ready(Err(SendError::Io(std::io::ErrorKind::WriteZero.into())));
             }
@@ -376,10 +386,9 @@ pub(crate) async fn send(
     });
     // A failed write stops the upload, but the upstream may have answered already (a 413, say).
     let mut send_error = None;
+    // Since when the upstream has taken no body bytes while some wait to be written.
+    let mut blocked_since: Option<Instant> = None;
     let head = poll_fn(|cx| {
-        if conn.poll_deadline(timing.deadline, cx).is_ready() {
-            return Poll::Ready(Err(SendError::Timeout));
-        }
         if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
             if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
                 outgoing = None;
@@ -387,14 +396,35 @@ pub(crate) async fn send(
                 send_error = Some(e);
             }
         }
+        let uploading = send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty());
+        let stalled = if uploading && conn.write_blocked {
+            Some(*blocked_since.get_or_insert_with(Instant::now) + timing.write_timeout)
+        } else {
+            blocked_since = None;
+            None
+        };
+        let deadline = match (timing.deadline, stalled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if conn.poll_deadline(deadline, cx).is_ready() {
+            return Poll::Ready(Err(SendError::Timeout));
+        }
         loop {
             if !conn.read_buf.is_empty() {
                 if let Some(head) = h1_codec::parse_response(&mut conn.read_buf, &method)? {
                     return Poll::Ready(Ok(head));
                 }
             }
-            if ready!(conn.poll_fill(cx))? == 0 {
-                return Poll::Ready(Err(SendError::Closed));
+            match conn.poll_fill(cx)? {
+                Poll::Ready(0) => return Poll::Ready(Err(SendError::Closed)),
+                Poll::Ready(_) => {}
+                // A body the client stopped sending ends the exchange unless an answer is already here:
+                // the upstream is still waiting for the rest.
+                Poll::Pending if matches!(send_error, Some(SendError::Body(_))) => {
+                    return Poll::Ready(Err(SendError::Closed))
+                }
+                Poll::Pending => return Poll::Pending,
             }
         }
     })

@@ -178,6 +178,8 @@ pub struct ProxyOptions {
     pub version: String,
     /// Time allowed to receive a request's headers (slow clients are cut off).
     pub header_timeout: Duration,
+    /// Longest pause allowed while a client sends a request body (`client_body_timeout`): 408 after it.
+    pub body_timeout: Duration,
     /// Largest request head accepted (request line plus headers), like nginx's `large_client_header_buffers`.
     pub max_header_bytes: usize,
     /// Largest request body accepted (`client_max_body_size`; 0 = no limit); larger bodies get 413.
@@ -212,6 +214,7 @@ impl Default for ProxyOptions {
             request_id_upstream: true,
             version: "0.1.0".into(),
             header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
             max_header_bytes: 4 * 8192 + 8192,
             max_body_bytes: 0,
             keepalive_pool_size: 512,

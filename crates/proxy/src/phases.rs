@@ -93,10 +93,10 @@ pub(crate) async fn access(
     target: &Target<'_>,
     parts: &mut hyper::http::request::Parts,
     body: RequestBody,
-    (limit, write_timeout): (u64, Duration),
+    (limit, body_timeout): (u64, Duration),
 ) -> Result<(RequestBody, Ran), Response<ProxyBody>> {
     let (buffered, mut rest) = if target.plugins.needs_body(target.route_id, target.service_id) {
-        match read_limited(IdleTimeout::new(body, write_timeout), limit).await {
+        match read_limited(IdleTimeout::client(body, body_timeout), limit).await {
             Ok(bytes) => (Some(bytes), None),
             Err(e) => return Err(e.response(target.request_id, target.errors)),
         }

@@ -23,7 +23,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("no data for {0:?}")]
 pub struct Idle(pub Duration);
 
-/// A body that fails with [`Idle`] when its source produces nothing for `timeout`.
+/// Why a client's request body stopped: nothing came for `client_body_timeout`. Told apart from [`Idle`]
+/// because it is the client's doing (408, and no mark against the upstream's health).
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no body data for {0:?}")]
+pub struct ClientIdle(pub Duration);
+
+/// A body that fails with [`Idle`] (or [`ClientIdle`]) when its source produces nothing for `timeout`.
 ///
 /// The timer is only set when the source has nothing ready (the clock starts then, within microseconds
 /// of the last frame), so a body that arrives whole, the common case, never touches the timer wheel.
@@ -33,11 +39,18 @@ pub struct IdleTimeout<B> {
     /// Created at the first wait and reused; `armed` tells whether it runs for the current wait.
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     armed: bool,
+    /// The source is a client's request body: it fails with [`ClientIdle`].
+    client: bool,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { inner, timeout, sleep: None, armed: false }
+        IdleTimeout { inner, timeout, sleep: None, armed: false, client: false }
+    }
+
+    /// For a client's request body, under `client_body_timeout`.
+    pub fn client(inner: B, timeout: Duration) -> Self {
+        IdleTimeout { client: true, ..IdleTimeout::new(inner, timeout) }
     }
 }
 
@@ -72,6 +85,7 @@ where
                     }
                 };
                 match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) if this.client => Poll::Ready(Some(Err(Box::new(ClientIdle(this.timeout))))),
                     Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Idle(this.timeout))))),
                     Poll::Pending => Poll::Pending,
                 }
@@ -88,7 +102,7 @@ where
     }
 }
 
-/// The request body sent upstream: the client's body streamed (cut off after `write_timeout` of silence),
+/// The request body sent upstream: the client's body streamed (cut off after `client_body_timeout` of silence),
 /// or read whole first when the route buffers requests.
 pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 

@@ -273,8 +273,9 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         Some(Value::HeaderBuffers(b)) => *b,
         _ => HeaderBuffers { count: 4, size: 8192 },
     };
-    let client_header_timeout = match values.get("client_header_timeout") {
+    let time = |key: &str| match values.get(key) {
         Some(Value::Time { duration, .. }) => *duration,
+        // Both time properties default to 60s.
         _ => std::time::Duration::from_secs(60),
     };
     let node_id = match values.get("node_id") {
@@ -304,7 +305,8 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         client_max_body_size: get.size("client_max_body_size"),
         client_body_buffer_size: get.size("client_body_buffer_size"),
         large_client_header_buffers,
-        client_header_timeout,
+        client_header_timeout: time("client_header_timeout"),
+        client_body_timeout: time("client_body_timeout"),
         nginx_admin_client_max_body_size: get.size("nginx_admin_client_max_body_size"),
         mem_cache_size: get.size("mem_cache_size"),
         worker_state_update_frequency: get.num("worker_state_update_frequency").unwrap_or(5.0),

@@ -105,6 +105,9 @@ pub struct Config {
     /// How long a client may take to send a request head (nginx's `client_header_timeout`, set in Kong
     /// through `nginx_http_client_header_timeout`); idle keep-alive connections close after it too.
     pub client_header_timeout: std::time::Duration,
+    /// How long a client may pause while sending a request body (nginx's `client_body_timeout`, set in
+    /// Kong through `nginx_http_client_body_timeout`); a request whose body stalls longer gets 408.
+    pub client_body_timeout: std::time::Duration,
     /// Bytes; 0 = unlimited.
     pub nginx_admin_client_max_body_size: u64,
     /// Bytes.

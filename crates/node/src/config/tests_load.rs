@@ -424,6 +424,23 @@ fn client_header_timeout_takes_kongs_injected_directive_names() {
 }
 
 #[test]
+fn client_body_timeout_takes_kongs_injected_directive_names() {
+    let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new()).expect(text);
+    assert_eq!(load("").client_body_timeout, std::time::Duration::from_secs(60));
+    for line in [
+        "client_body_timeout = 3s\n",
+        "nginx_http_client_body_timeout = 3s\n",
+        "nginx_proxy_client_body_timeout = 3000ms\n",
+    ] {
+        let c = load(&format!("client_header_timeout = 9s\n{line}"));
+        assert_eq!(c.client_body_timeout, std::time::Duration::from_secs(3), "{line}");
+        assert_eq!(c.client_header_timeout, std::time::Duration::from_secs(9), "{line}: the other timeout is its own");
+    }
+    let kong_image = Config::from_str("", "kong.conf", &env(&[("KONG_NGINX_HTTP_CLIENT_BODY_TIMEOUT", "2s")]));
+    assert_eq!(kong_image.expect("env").client_body_timeout, std::time::Duration::from_secs(2), "Kong's env name");
+}
+
+#[test]
 fn nginx_worker_processes_sets_the_proxy_workers() {
     let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
     assert_eq!(load("").expect("defaults").worker_processes, None, "auto by default");
