@@ -1,7 +1,8 @@
 //! The upstream HTTP/1.1 exchange through the proxy's own connection pool, against a scripted upstream
 //! that writes raw responses: chunked bodies with extensions and trailers, bodies read until close,
 //! `Connection: close`, informational responses, malformed heads, and an upstream that answers an upload
-//! before reading it. Each request's path picks the upstream's answer; the upstream reports which
+//! before reading it, and one that closes a kept-alive connection as a request arrives. Each request's path
+//! picks the upstream's answer; the upstream reports which
 //! connection (by number) each request arrived on, so the tests see when a connection is reused.
 
 use gatehouse_testkit::{EchoServer, Node, NodeOptions};
@@ -53,6 +54,7 @@ async fn scripted_upstream() -> std::net::SocketAddr {
             tokio::spawn(async move {
                 let mut pending = Vec::new();
                 let mut buffer = [0u8; 4096];
+                let mut served = 0;
                 loop {
                     let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") else {
                         match stream.read(&mut buffer).await {
@@ -64,6 +66,11 @@ async fn scripted_upstream() -> std::net::SocketAddr {
                     let head = String::from_utf8_lossy(&pending[..end]).into_owned();
                     pending.drain(..end + 4);
                     let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    // Closed as the request arrives, as an upstream's idle timeout can race a reuse.
+                    if path == "/vanish" && served > 0 {
+                        return;
+                    }
+                    served += 1;
                     let (reply, close) = script(&path, connection);
                     if stream.write_all(reply.as_bytes()).await.is_err() {
                         return;
@@ -234,4 +241,20 @@ async fn a_streamed_upload_the_upstream_stops_taking_ends_after_write_timeout() 
     }
     assert!(elapsed >= std::time::Duration::from_millis(450), "ended after {elapsed:?}, before write_timeout");
     held.abort();
+}
+
+#[tokio::test]
+async fn a_get_on_a_kept_alive_connection_the_upstream_closes_goes_again_on_a_fresh_one() {
+    let node = node_for(scripted_upstream().await).await;
+    let client = reqwest::Client::new();
+    let (status, first, _) = get(&client, &node, "/plain").await;
+    assert_eq!(status, 200);
+    // Reuses the kept-alive connection, which the upstream closes unanswered: nginx (and so Kong) sends
+    // an idempotent request again on another connection.
+    let (status, answered_on, body) = get(&client, &node, "/vanish").await;
+    assert_eq!((status, body.as_str()), (200, "ok"), "the GET went again");
+    assert_ne!(answered_on, first, "answered on a fresh connection");
+    // A POST is not idempotent: it is not sent twice.
+    let reply = client.post(format!("{}/vanish", node.proxy_url())).send().await.expect("proxy answers");
+    assert_eq!(reply.status(), 502);
 }

@@ -305,7 +305,7 @@ pub(crate) fn is_pooled(request: &Request<RequestBody>, to: &Destination<'_>, fi
 }
 
 /// The body of a request that has none (no future to await, unlike [`upstream_body`]).
-fn empty_body() -> UpstreamRequestBody {
+pub(crate) fn empty_body() -> UpstreamRequestBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
@@ -386,7 +386,6 @@ pub(crate) async fn send_pooled(
             started,
             connect_timeout: service.connect_timeout,
             deadline: deadline.and_then(|d| started.checked_add(d)),
-            write_timeout: service.write_timeout,
         };
         let (error, unsent) = match h1_pool::send(addr, timing, keep_alive, to, request).await {
             Ok((response, fields)) => {

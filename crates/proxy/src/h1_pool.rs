@@ -9,7 +9,7 @@
 //! complete the connection goes back to this thread's pool. A connection that closed while idle is noticed
 //! at checkout and skipped. Upgrade requests do not come here (they go through hyper's client).
 
-use crate::dispatch::Destination;
+use crate::dispatch::{empty_body, Destination};
 use crate::h1_codec::{self, Chunked, CodecError, Decoded, Framing};
 use crate::lazy_timer::LazyTimer;
 use crate::raw_fields::RawFields;
@@ -38,8 +38,9 @@ struct Conn {
     /// Bytes to write; `written` of them are gone.
     write_buf: Vec<u8>,
     written: usize,
-    /// Requests sent on it so far (`upstream_keepalive_max_requests`).
-    requests: u64,
+    /// Requests sent on it so far (`upstream_keepalive_max_requests`). A `u32` beside the flag below keeps
+    /// the connection small enough to move without a `memcpy` call as it enters and leaves the pool.
+    requests: u32,
     /// Bounds the wait for a response head, with no timer registration per request (a
     /// `tokio::time::timeout` per request cost one).
     timer: LazyTimer,
@@ -209,9 +210,6 @@ pub(crate) struct Timing {
     pub connect_timeout: Duration,
     /// The response head must have come by then (none while a streamed upload may still be going).
     pub deadline: Option<Instant>,
-    /// Longest an upload may wait for the upstream to take more bytes (the service's `write_timeout`,
-    /// nginx's `proxy_send_timeout`).
-    pub write_timeout: Duration,
 }
 
 fn checkout(addr: SocketAddr, keep_alive: &KeepAlive, now: Instant) -> Option<Conn> {
@@ -342,7 +340,7 @@ pub(crate) async fn send(
     timing: Timing,
     keep_alive: KeepAlive,
     to: &Destination<'_>,
-    request: Request<RequestBody>,
+    mut request: Request<RequestBody>,
 ) -> Result<(Response<UpstreamBody>, RawFields), (SendError, Option<Request<RequestBody>>)> {
     let body = request.body();
     let (framing, extra) = h1_codec::request_framing(request.headers(), body.is_end_stream(), body.size_hint().exact());
@@ -350,85 +348,98 @@ pub(crate) async fn send(
         Framing::Length(n) => n,
         _ => 0,
     };
-    let mut conn = loop {
-        let (mut conn, reused) = match checkout(addr, &keep_alive, timing.started) {
-            Some(mut conn) => match conn.still_usable() {
-                true => (conn, true),
-                false => continue,
-            },
-            None => match connect(addr, timing.connect_timeout).await {
-                Ok(conn) => (conn, false),
-                Err(e) => return Err((e, Some(request))),
-            },
-        };
-        let head = h1_codec::Head { method: request.method(), path: to.path, headers: request.headers() };
-        h1_codec::encode_request_head(&mut conn.write_buf, &head, &to.forwarded, (extra, length));
-        let flushed = poll_fn(|cx| match conn.poll_deadline(timing.deadline, cx) {
-            Poll::Ready(()) => Poll::Ready(Err(None)),
-            Poll::Pending => conn.poll_flush(cx).map_err(Some),
-        });
-        match flushed.await {
-            Ok(()) => break conn,
-            Err(None) => return Err((SendError::Timeout, None)),
-            // A kept-alive connection the upstream had closed took nothing: try a fresh one.
-            Err(_) if reused && conn.written == 0 => continue,
-            Err(Some(e)) => return Err((SendError::Io(e), None)),
-        }
-    };
-    conn.requests += 1;
     let method = request.method().clone();
-    let mut outgoing = (framing != Framing::Empty).then(|| Outgoing {
-        body: request.into_body(),
-        framing,
-        sent: 0,
-        data: Bytes::new(),
-        chunk_end: false,
-    });
-    // A failed write stops the upload, but the upstream may have answered already (a 413, say).
-    let mut send_error = None;
-    // Since when the upstream has taken no body bytes while some wait to be written.
-    let mut blocked_since: Option<Instant> = None;
-    let head = poll_fn(|cx| {
-        if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
-            if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
-                outgoing = None;
-                conn.abandon_writes();
-                send_error = Some(e);
+    // nginx's rule for a kept-alive connection that fails under a request: it goes again, unless its
+    // method is not idempotent (POST, LOCK, PATCH). Only bodiless requests here: a body is sent once.
+    let resend = framing == Framing::Empty && !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
+    let (conn, outgoing, head, send_error) = loop {
+        let (mut conn, reused) = loop {
+            let (mut conn, reused) = match checkout(addr, &keep_alive, timing.started) {
+                Some(mut conn) => match conn.still_usable() {
+                    true => (conn, true),
+                    false => continue,
+                },
+                None => match connect(addr, timing.connect_timeout).await {
+                    Ok(conn) => (conn, false),
+                    Err(e) => return Err((e, Some(request))),
+                },
+            };
+            let head = h1_codec::Head { method: request.method(), path: to.path, headers: request.headers() };
+            h1_codec::encode_request_head(&mut conn.write_buf, &head, &to.forwarded, (extra, length));
+            let flushed = poll_fn(|cx| match conn.poll_deadline(timing.deadline, cx) {
+                Poll::Ready(()) => Poll::Ready(Err(None)),
+                Poll::Pending => conn.poll_flush(cx).map_err(Some),
+            });
+            match flushed.await {
+                Ok(()) => break (conn, reused),
+                Err(None) => return Err((SendError::Timeout, None)),
+                // A kept-alive connection the upstream had closed took nothing: try a fresh one.
+                Err(_) if reused && conn.written == 0 => continue,
+                Err(Some(e)) => return Err((SendError::Io(e), None)),
             }
-        }
-        let uploading = send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty());
-        let stalled = if uploading && conn.write_blocked {
-            Some(*blocked_since.get_or_insert_with(Instant::now) + timing.write_timeout)
-        } else {
-            blocked_since = None;
-            None
         };
-        let deadline = match (timing.deadline, stalled) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if conn.poll_deadline(deadline, cx).is_ready() {
-            return Poll::Ready(Err(SendError::Timeout));
-        }
-        loop {
-            if !conn.read_buf.is_empty() {
-                if let Some(head) = h1_codec::parse_response(&mut conn.read_buf, &method)? {
-                    return Poll::Ready(Ok(head));
+        conn.requests = conn.requests.saturating_add(1);
+        let mut outgoing = (framing != Framing::Empty).then(|| Outgoing {
+            body: std::mem::replace(request.body_mut(), empty_body()),
+            framing,
+            sent: 0,
+            data: Bytes::new(),
+            chunk_end: false,
+        });
+        // A failed write stops the upload, but the upstream may have answered already (a 413, say).
+        let mut send_error = None;
+        // Since when the upstream has taken no body bytes while some wait to be written.
+        let mut blocked_since: Option<Instant> = None;
+        let head = poll_fn(|cx| {
+            if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
+                if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
+                    outgoing = None;
+                    conn.abandon_writes();
+                    send_error = Some(e);
                 }
             }
-            match conn.poll_fill(cx)? {
-                Poll::Ready(0) => return Poll::Ready(Err(SendError::Closed)),
-                Poll::Ready(_) => {}
-                // A body the client stopped sending ends the exchange unless an answer is already here:
-                // the upstream is still waiting for the rest.
-                Poll::Pending if matches!(send_error, Some(SendError::Body(_))) => {
-                    return Poll::Ready(Err(SendError::Closed))
-                }
-                Poll::Pending => return Poll::Pending,
+            let uploading = send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty());
+            let stalled = if uploading && conn.write_blocked {
+                // The service's `write_timeout` (nginx's `proxy_send_timeout`).
+                Some(*blocked_since.get_or_insert_with(Instant::now) + to.service.write_timeout)
+            } else {
+                blocked_since = None;
+                None
+            };
+            let deadline = match (timing.deadline, stalled) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if conn.poll_deadline(deadline, cx).is_ready() {
+                return Poll::Ready(Err(SendError::Timeout));
             }
+            loop {
+                if !conn.read_buf.is_empty() {
+                    if let Some(head) = h1_codec::parse_response(&mut conn.read_buf, &method)? {
+                        return Poll::Ready(Ok(head));
+                    }
+                }
+                match conn.poll_fill(cx)? {
+                    Poll::Ready(0) => return Poll::Ready(Err(SendError::Closed)),
+                    Poll::Ready(_) => {}
+                    // A body the client stopped sending ends the exchange unless an answer is already
+                    // here: the upstream is still waiting for the rest.
+                    Poll::Pending if matches!(send_error, Some(SendError::Body(_))) => {
+                        return Poll::Ready(Err(SendError::Closed))
+                    }
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+        // The upstream closed the kept-alive connection as the request went out: nothing of an answer came.
+        let lost = matches!(head, Err(SendError::Closed | SendError::Io(_))) && conn.read_buf.is_empty();
+        if reused && resend && lost {
+            tracing::debug!(%addr, "a kept-alive upstream connection closed under a request; sending it again");
+            continue;
         }
-    })
-    .await;
+        break (conn, outgoing, head, send_error);
+    };
     let upload_failed = send_error.is_some();
     let head = match (head, send_error) {
         (Ok(head), _) if head.status == hyper::StatusCode::SWITCHING_PROTOCOLS => {
@@ -501,7 +512,11 @@ impl Exchange {
         let Some(conn) = self.conn.take() else { return };
         let limit = self.keep_alive.max_requests;
         let sent_all = self.outgoing.is_none() && conn.write_buf.is_empty();
-        if self.reusable && sent_all && self.keep_alive.pool_size > 0 && (limit == 0 || conn.requests < limit) {
+        if self.reusable
+            && sent_all
+            && self.keep_alive.pool_size > 0
+            && (limit == 0 || u64::from(conn.requests) < limit)
+        {
             checkin(self.addr, conn, &self.keep_alive);
         }
     }
