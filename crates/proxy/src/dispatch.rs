@@ -267,8 +267,8 @@ impl Destination<'_> {
         }
     }
 
-    /// Reports a failed attempt: a timeout, or a TCP failure.
-    /// A failed exchange counts against the target, unless the client's body stalled it.
+    /// Reports a failed attempt against the target (a timeout, or a TCP failure), unless the client's
+    /// body stalled it.
     fn report_failure(
         &self,
         pick: Option<&Pick>,
