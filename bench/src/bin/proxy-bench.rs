@@ -168,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("Where the machine's CPU goes per request in the median rounds (user + kernel):");
     println!();
-    println!("| routes | proxy | client (wrk) | upstream | proxy | proxy's share |");
+    println!("| routes | proxy under test | client (wrk) | upstream | proxy | proxy's share |");
     println!("|---|---|---|---|---|---|");
     for (routes, nginx, ours, _) in &rows {
         for (name, side) in [("nginx", nginx), ("gatehouse", ours)] {

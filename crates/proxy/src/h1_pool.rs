@@ -44,7 +44,7 @@ struct Conn {
     /// Bounds the wait for a response head, with no timer registration per request (a
     /// `tokio::time::timeout` per request cost one).
     timer: LazyTimer,
-    /// The last write of a request body found the socket full.
+    /// The last write found the socket full: an upload's stall timer (`write_timeout`) runs from then.
     write_blocked: bool,
 }
 
