@@ -9,14 +9,19 @@
 //! complete the connection goes back to this thread's pool. A connection that closed while idle is noticed
 //! at checkout and skipped. Upgrade requests do not come here (they go through hyper's client).
 
+mod exchange;
+
+use exchange::Reading;
+pub(crate) use exchange::{Exchange, UpstreamBody};
+
 use crate::dispatch::{empty_body, Destination};
-use crate::h1_codec::{self, Chunked, CodecError, Decoded, Framing};
+use crate::h1_codec::{self, CodecError, Framing};
 use crate::lazy_timer::LazyTimer;
 use crate::raw_fields::RawFields;
 use crate::upstream::{BoxError, RequestBody};
 use bytes::{Bytes, BytesMut};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::{Request, Response};
+use hyper::body::Body;
+use hyper::{Method, Request, Response};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -332,6 +337,65 @@ fn poll_send(conn: &mut Conn, outgoing: &mut Option<Outgoing>, cx: &mut Context<
     }
 }
 
+/// A request body on its way while the response head is awaited.
+struct Upload {
+    outgoing: Option<Outgoing>,
+    /// A failed write stops the upload, but the upstream may have answered already (a 413, say).
+    error: Option<SendError>,
+    /// Since when the upstream has taken no body bytes while some wait to be written.
+    blocked_since: Option<Instant>,
+}
+
+/// Sends what is left of the request and reads until a response head has come: ready with the head, or
+/// with why none will. `deadline` bounds the wait for the head; `write_timeout` (the service's, nginx's
+/// `proxy_send_timeout`) bounds each stall of the upload.
+fn poll_head(
+    conn: &mut Conn,
+    upload: &mut Upload,
+    (deadline, write_timeout): (Option<Instant>, Duration),
+    method: &Method,
+    cx: &mut Context<'_>,
+) -> Poll<Result<h1_codec::ResponseHead, SendError>> {
+    if upload.error.is_none() && (upload.outgoing.is_some() || !conn.write_buf.is_empty()) {
+        if let Poll::Ready(Err(e)) = poll_send(conn, &mut upload.outgoing, cx) {
+            upload.outgoing = None;
+            conn.abandon_writes();
+            upload.error = Some(e);
+        }
+    }
+    let uploading = upload.error.is_none() && (upload.outgoing.is_some() || !conn.write_buf.is_empty());
+    let stalled = if uploading && conn.write_blocked {
+        Some(*upload.blocked_since.get_or_insert_with(Instant::now) + write_timeout)
+    } else {
+        upload.blocked_since = None;
+        None
+    };
+    let deadline = match (deadline, stalled) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if conn.poll_deadline(deadline, cx).is_ready() {
+        return Poll::Ready(Err(SendError::Timeout));
+    }
+    loop {
+        if !conn.read_buf.is_empty() {
+            if let Some(head) = h1_codec::parse_response(&mut conn.read_buf, method)? {
+                return Poll::Ready(Ok(head));
+            }
+        }
+        match conn.poll_fill(cx)? {
+            Poll::Ready(0) => return Poll::Ready(Err(SendError::Closed)),
+            Poll::Ready(_) => {}
+            // A body the client stopped sending ends the exchange unless an answer is already here: the
+            // upstream is still waiting for the rest.
+            Poll::Pending if matches!(upload.error, Some(SendError::Body(_))) => {
+                return Poll::Ready(Err(SendError::Closed))
+            }
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
+
 /// Sends `request` to `addr` at the destination's path (origin form; `Host` set), with the forwarding
 /// headers, on a pooled connection or a new one. On a failure before anything was sent the request comes
 /// back, so the caller may try another target.
@@ -352,7 +416,7 @@ pub(crate) async fn send(
     // nginx's rule for a kept-alive connection that fails under a request: it goes again, unless its
     // method is not idempotent (POST, LOCK, PATCH). Only bodiless requests here: a body is sent once.
     let resend = framing == Framing::Empty && !matches!(method.as_str(), "POST" | "LOCK" | "PATCH");
-    let (conn, outgoing, head, send_error) = loop {
+    let (conn, upload, head) = loop {
         let (mut conn, reused) = loop {
             let (mut conn, reused) = match checkout(addr, &keep_alive, timing.started) {
                 Some(mut conn) => match conn.still_usable() {
@@ -379,67 +443,25 @@ pub(crate) async fn send(
             }
         };
         conn.requests = conn.requests.saturating_add(1);
-        let mut outgoing = (framing != Framing::Empty).then(|| Outgoing {
+        let outgoing = (framing != Framing::Empty).then(|| Outgoing {
             body: std::mem::replace(request.body_mut(), empty_body()),
             framing,
             sent: 0,
             data: Bytes::new(),
             chunk_end: false,
         });
-        // A failed write stops the upload, but the upstream may have answered already (a 413, say).
-        let mut send_error = None;
-        // Since when the upstream has taken no body bytes while some wait to be written.
-        let mut blocked_since: Option<Instant> = None;
-        let head = poll_fn(|cx| {
-            if send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty()) {
-                if let Poll::Ready(Err(e)) = poll_send(&mut conn, &mut outgoing, cx) {
-                    outgoing = None;
-                    conn.abandon_writes();
-                    send_error = Some(e);
-                }
-            }
-            let uploading = send_error.is_none() && (outgoing.is_some() || !conn.write_buf.is_empty());
-            let stalled = if uploading && conn.write_blocked {
-                // The service's `write_timeout` (nginx's `proxy_send_timeout`).
-                Some(*blocked_since.get_or_insert_with(Instant::now) + to.service.write_timeout)
-            } else {
-                blocked_since = None;
-                None
-            };
-            let deadline = match (timing.deadline, stalled) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if conn.poll_deadline(deadline, cx).is_ready() {
-                return Poll::Ready(Err(SendError::Timeout));
-            }
-            loop {
-                if !conn.read_buf.is_empty() {
-                    if let Some(head) = h1_codec::parse_response(&mut conn.read_buf, &method)? {
-                        return Poll::Ready(Ok(head));
-                    }
-                }
-                match conn.poll_fill(cx)? {
-                    Poll::Ready(0) => return Poll::Ready(Err(SendError::Closed)),
-                    Poll::Ready(_) => {}
-                    // A body the client stopped sending ends the exchange unless an answer is already
-                    // here: the upstream is still waiting for the rest.
-                    Poll::Pending if matches!(send_error, Some(SendError::Body(_))) => {
-                        return Poll::Ready(Err(SendError::Closed))
-                    }
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-        })
-        .await;
+        let mut upload = Upload { outgoing, error: None, blocked_since: None };
+        let limits = (timing.deadline, to.service.write_timeout);
+        let head = poll_fn(|cx| poll_head(&mut conn, &mut upload, limits, &method, cx)).await;
         // The upstream closed the kept-alive connection as the request went out: nothing of an answer came.
         let lost = matches!(head, Err(SendError::Closed | SendError::Io(_))) && conn.read_buf.is_empty();
         if reused && resend && lost {
             tracing::debug!(%addr, "a kept-alive upstream connection closed under a request; sending it again");
             continue;
         }
-        break (conn, outgoing, head, send_error);
+        break (conn, upload, head);
     };
+    let Upload { outgoing, error: send_error, .. } = upload;
     let upload_failed = send_error.is_some();
     let head = match (head, send_error) {
         (Ok(head), _) if head.status == hyper::StatusCode::SWITCHING_PROTOCOLS => {
@@ -464,162 +486,4 @@ pub(crate) async fn send(
         exchange.release_if_done();
     }
     Ok((response, head.fields))
-}
-
-/// Where reading the response body is.
-enum Reading {
-    /// This many bytes left (0: complete).
-    Length(u64),
-    Chunked(Chunked),
-    UntilClose,
-    Done,
-}
-
-impl Reading {
-    fn of(framing: Framing) -> Reading {
-        match framing {
-            Framing::Empty => Reading::Done,
-            Framing::Length(n) => Reading::Length(n),
-            Framing::Chunked => Reading::Chunked(Chunked::Size),
-            Framing::UntilClose => Reading::UntilClose,
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        matches!(self, Reading::Done | Reading::Length(0) | Reading::Chunked(Chunked::Done))
-    }
-}
-
-/// One response being read from a pooled connection, and the rest of its request being written.
-pub(crate) struct Exchange {
-    addr: SocketAddr,
-    /// Taken when the connection goes back to the pool or is dropped.
-    conn: Option<Conn>,
-    outgoing: Option<Outgoing>,
-    keep_alive: KeepAlive,
-    /// Both sides kept the connection open and framed.
-    reusable: bool,
-    read: Reading,
-}
-
-impl Exchange {
-    /// Once the response is complete: back to the pool if the request went out whole and the connection
-    /// may carry another; else closed.
-    fn release_if_done(&mut self) {
-        if !self.read.is_done() {
-            return;
-        }
-        let Some(conn) = self.conn.take() else { return };
-        let limit = self.keep_alive.max_requests;
-        let sent_all = self.outgoing.is_none() && conn.write_buf.is_empty();
-        if self.reusable
-            && sent_all
-            && self.keep_alive.pool_size > 0
-            && (limit == 0 || u64::from(conn.requests) < limit)
-        {
-            checkin(self.addr, conn, &self.keep_alive);
-        }
-    }
-
-    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, SendError>>> {
-        let Some(conn) = self.conn.as_mut() else { return Poll::Ready(None) };
-        if self.outgoing.is_some() || !conn.write_buf.is_empty() {
-            if let Poll::Ready(Err(_)) = poll_send(conn, &mut self.outgoing, cx) {
-                // The upstream answered and stopped reading: finish the response, then close.
-                self.outgoing = None;
-                self.reusable = false;
-                conn.abandon_writes();
-            }
-        }
-        loop {
-            let frame = match &mut self.read {
-                Reading::Done | Reading::Length(0) | Reading::Chunked(Chunked::Done) => return Poll::Ready(None),
-                Reading::Length(left) if !conn.read_buf.is_empty() => {
-                    let take = usize::try_from(*left).unwrap_or(usize::MAX).min(conn.read_buf.len());
-                    *left -= take as u64;
-                    Frame::data(conn.read_buf.split_to(take).freeze())
-                }
-                Reading::UntilClose if !conn.read_buf.is_empty() => Frame::data(conn.read_buf.split().freeze()),
-                Reading::Chunked(state) => match state.decode(&mut conn.read_buf)? {
-                    Decoded::Data(data) => Frame::data(data),
-                    Decoded::Trailers(trailers) => Frame::trailers(trailers),
-                    Decoded::End => return Poll::Ready(None),
-                    Decoded::More => {
-                        if ready!(conn.poll_fill(cx))? == 0 {
-                            return Poll::Ready(Some(Err(SendError::Closed)));
-                        }
-                        continue;
-                    }
-                },
-                Reading::Length(_) | Reading::UntilClose => {
-                    if ready!(conn.poll_fill(cx))? == 0 {
-                        if let Reading::UntilClose = self.read {
-                            self.read = Reading::Done;
-                            self.reusable = false;
-                            return Poll::Ready(None);
-                        }
-                        return Poll::Ready(Some(Err(SendError::Closed)));
-                    }
-                    continue;
-                }
-            };
-            return Poll::Ready(Some(Ok(frame)));
-        }
-    }
-}
-
-/// An upstream response body: from a pooled connection (given back once complete), or hyper's client.
-pub(crate) enum UpstreamBody {
-    Pooled(Box<Exchange>),
-    Hyper(Incoming),
-}
-
-impl UpstreamBody {
-    /// A body read by hyper's client.
-    pub fn detached(incoming: Incoming) -> Self {
-        UpstreamBody::Hyper(incoming)
-    }
-
-    /// Whether the response's hop-by-hop headers were already left out (as `h1_codec` parses a head).
-    pub fn hop_by_hop_removed(&self) -> bool {
-        matches!(self, UpstreamBody::Pooled(_))
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            UpstreamBody::Hyper(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
-            UpstreamBody::Pooled(exchange) => {
-                let polled = exchange.poll_body(cx);
-                match &polled {
-                    Poll::Ready(Some(Ok(_))) | Poll::Ready(None) => exchange.release_if_done(),
-                    Poll::Ready(Some(Err(_))) => exchange.conn = None,
-                    Poll::Pending => {}
-                }
-                polled.map_err(Into::into)
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            UpstreamBody::Hyper(incoming) => incoming.is_end_stream(),
-            UpstreamBody::Pooled(exchange) => exchange.read.is_done(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            UpstreamBody::Hyper(incoming) => incoming.size_hint(),
-            UpstreamBody::Pooled(exchange) => match exchange.read {
-                Reading::Length(n) => SizeHint::with_exact(n),
-                Reading::Done => SizeHint::with_exact(0),
-                _ => SizeHint::default(),
-            },
-        }
-    }
 }
