@@ -213,7 +213,8 @@ async fn uploads_larger_than_the_socket_buffers_arrive_whole() {
 
 #[tokio::test]
 async fn a_streamed_upload_the_upstream_stops_taking_ends_after_write_timeout() {
-    // An upstream that accepts connections and never reads from them.
+    // An upstream that accepts connections and never reads from them (the proxy's own pool), and an https
+    // one that leaves the body unread (hyper's client).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let upstream = listener.local_addr().expect("addr");
     let held = tokio::spawn(async move {
@@ -222,24 +223,32 @@ async fn a_streamed_upload_the_upstream_stops_taking_ends_after_write_timeout() 
             connections.push(stream);
         }
     });
+    let tls = EchoServer::start_tls().await.expect("tls echo");
     let node = node_for(upstream).await;
-    node.create("/services", json!({"name": "stalled", "url": format!("http://{upstream}"), "write_timeout": 500}))
-        .await;
-    let route = json!({"paths": ["/stalled"], "strip_path": false, "request_buffering": false});
-    node.create("/services/stalled/routes", route).await;
-    let client = reqwest::Client::new();
-    let started = std::time::Instant::now();
-    // Far more than the socket buffers on both sides hold.
-    let upload = post_chunks(&client, &node, "/stalled", (0..1024).map(|_| vec![b'x'; 64 * 1024])).send();
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(15), upload).await;
-    let elapsed = started.elapsed();
-    match ended {
-        Ok(Ok(reply)) => assert_eq!(reply.status(), 504, "Kong's answer to proxy_send_timeout"),
-        // The proxy may close while the client is still sending; it must still have waited.
-        Ok(Err(_)) => {}
-        Err(_) => panic!("a streamed upload to an upstream that stopped reading hung"),
+    let services = [
+        ("stalled", format!("http://{upstream}"), "/stalled"),
+        ("stalled-tls", format!("https://localhost:{}", tls.addr.port()), "/stalled-tls?stall_ms=20000"),
+    ];
+    for (name, url, path) in &services {
+        node.create("/services", json!({"name": name, "url": url, "write_timeout": 500})).await;
+        let route = json!({"paths": [path.split('?').next()], "strip_path": false, "request_buffering": false});
+        node.create(&format!("/services/{name}/routes"), route).await;
     }
-    assert!(elapsed >= std::time::Duration::from_millis(450), "ended after {elapsed:?}, before write_timeout");
+    let client = reqwest::Client::new();
+    for (_, _, path) in services {
+        let started = std::time::Instant::now();
+        // Far more than the socket buffers on both sides hold.
+        let upload = post_chunks(&client, &node, path, (0..1024).map(|_| vec![b'x'; 64 * 1024])).send();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(15), upload).await;
+        let elapsed = started.elapsed();
+        match ended {
+            Ok(Ok(reply)) => assert_eq!(reply.status(), 504, "{path}: Kong's answer to proxy_send_timeout"),
+            // The proxy may close while the client is still sending; it must still have waited.
+            Ok(Err(_)) => {}
+            Err(_) => panic!("{path}: a streamed upload to an upstream that stopped reading hung"),
+        }
+        assert!(elapsed >= std::time::Duration::from_millis(450), "{path}: ended after {elapsed:?}");
+    }
     held.abort();
 }
 

@@ -424,10 +424,10 @@ pub(crate) async fn send_with_client(
 ) -> Result<Answer, ProxyError> {
     let service = to.service;
     let clients = match to.tls {
-        None => proxy.pools.get(service.connect_timeout),
+        None => proxy.pools.get((service.connect_timeout, service.write_timeout)),
         Some(tls) => proxy
             .pools
-            .get_with(service.connect_timeout, tls.key, || {
+            .get_with((service.connect_timeout, service.write_timeout), tls.key, || {
                 crate::tls::client_config(
                     tls.verify,
                     &tls.ca_pems,

@@ -24,6 +24,7 @@ mod request_body;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;
+mod write_timeout;
 
 pub use error_page::{ErrorTemplates, ErrorType};
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::write_timeout::WriteTimeoutConnector;
+
 /// The error of bodies passing through the proxy.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -107,7 +109,7 @@ where
 pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
 
 /// Plain TCP for `http`/`grpc` services, TLS for `https`/`grpcs`.
-pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector<NamedTargetResolver>>;
+pub(crate) type Connector = WriteTimeoutConnector<hyper_rustls::HttpsConnector<HttpConnector<NamedTargetResolver>>>;
 
 /// Separates an upstream URI's host into the TLS server name and where to connect:
 /// `{name}{NAMED_VIA}{address}`. Kong sends the upstream `Host` (`proxy_ssl_name $upstream_host`) as SNI
@@ -183,14 +185,15 @@ pub(crate) struct PoolSettings {
     pub idle_timeout: Duration,
 }
 
-/// Pools by connect timeout. Lookups are lock-free; a new timeout value adds its pools once.
+/// Pools by connect and write timeout. Lookups are lock-free; new timeout values add their pools once.
 pub(crate) struct ClientPools {
     settings: PoolSettings,
     dns: Arc<crate::dns::Dns>,
     /// TLS settings for `https`/`grpcs` upstreams.
     tls: Arc<rustls::ClientConfig>,
-    /// Keyed by connect timeout and a TLS profile (0 = Kong's default: no verification, no client cert).
-    by_timeout: ArcSwap<HashMap<(Duration, u64), Arc<Clients>>>,
+    /// Keyed by connect and write timeout and a TLS profile (0 = Kong's default: no verification, no
+    /// client certificate).
+    by_timeout: ArcSwap<HashMap<(Duration, Duration, u64), Arc<Clients>>>,
 }
 
 impl ClientPools {
@@ -198,24 +201,25 @@ impl ClientPools {
         ClientPools { settings, dns, tls, by_timeout: ArcSwap::from_pointee(HashMap::new()) }
     }
 
-    /// The pools whose connector gives up after `connect_timeout`, with Kong's default upstream TLS.
-    pub fn get(&self, connect_timeout: Duration) -> Arc<Clients> {
-        self.get_with(connect_timeout, 0, || Ok(self.tls.clone()))
-            .unwrap_or_else(|_| Arc::new(self.build(connect_timeout, self.tls.clone())))
+    /// The pools whose connector gives up after `connect_timeout` and whose writes give up after
+    /// `write_timeout` without progress, with Kong's default upstream TLS.
+    pub fn get(&self, timeouts: (Duration, Duration)) -> Arc<Clients> {
+        self.get_with(timeouts, 0, || Ok(self.tls.clone()))
+            .unwrap_or_else(|_| Arc::new(self.build(timeouts, self.tls.clone())))
     }
 
     /// The pools for a TLS profile (`tls_key` identifies it; `config` builds it the first time).
     pub fn get_with(
         &self,
-        connect_timeout: Duration,
+        (connect_timeout, write_timeout): (Duration, Duration),
         tls_key: u64,
         config: impl FnOnce() -> Result<Arc<rustls::ClientConfig>, crate::tls::TlsError>,
     ) -> Result<Arc<Clients>, crate::tls::TlsError> {
-        let key = (connect_timeout, tls_key);
+        let key = (connect_timeout, write_timeout, tls_key);
         if let Some(clients) = self.by_timeout.load().get(&key) {
             return Ok(clients.clone());
         }
-        let created = Arc::new(self.build(connect_timeout, config()?));
+        let created = Arc::new(self.build((connect_timeout, write_timeout), config()?));
         self.by_timeout.rcu(|current| {
             let mut next = HashMap::clone(current);
             next.entry(key).or_insert_with(|| created.clone());
@@ -224,7 +228,11 @@ impl ClientPools {
         Ok(self.by_timeout.load().get(&key).cloned().unwrap_or(created))
     }
 
-    fn build(&self, connect_timeout: Duration, tls_config: Arc<rustls::ClientConfig>) -> Clients {
+    fn build(
+        &self,
+        (connect_timeout, write_timeout): (Duration, Duration),
+        tls_config: Arc<rustls::ClientConfig>,
+    ) -> Clients {
         let mut tcp = HttpConnector::new_with_resolver(NamedTargetResolver { dns: self.dns.clone() });
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
@@ -236,11 +244,11 @@ impl ClientPools {
                 .with_tls_config(config)
                 .https_or_http()
                 .with_server_name_resolver(server_name);
-            if h2 {
-                builder.enable_http2().wrap_connector(tcp.clone())
-            } else {
-                builder.enable_http1().wrap_connector(tcp.clone())
-            }
+            let https = match h2 {
+                true => builder.enable_http2().wrap_connector(tcp.clone()),
+                false => builder.enable_http1().wrap_connector(tcp.clone()),
+            };
+            WriteTimeoutConnector::new(https, write_timeout)
         };
         let builder = || {
             let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());

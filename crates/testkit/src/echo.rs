@@ -150,8 +150,13 @@ struct Connection {
 
 async fn respond(request: hyper::Request<hyper::body::Incoming>, connection: &Connection) -> hyper::Response<EchoBody> {
     let (parts, body) = request.into_parts();
+    let param = |name: &str| parts.uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix(name)));
+    // `?stall_ms=N`: the body is left unread for N ms (an upstream that stops taking an upload).
+    if let Some(ms) = param("stall_ms=").and_then(|n| n.parse::<u64>().ok()) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let wanted = parts.uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("respond_bytes=")));
+    let wanted = param("respond_bytes=");
     if let Some(size) = wanted.and_then(|n| n.parse::<usize>().ok()) {
         return large(size);
     }
