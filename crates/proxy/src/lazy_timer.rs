@@ -3,10 +3,12 @@
 //! the rest of the bookkeeping; this one is made once per connection and re-armed only when it fires
 //! before the current deadline, so a request costs a clock reading at most. Nor is it polled while it has
 //! not fired and the task it wakes is the same: a poll re-registers the waker, a fifth of the timer's cost.
+//! Also [`StallTimer`], the clock for pauses that body and write timeouts share.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 #[derive(Default)]
@@ -39,5 +41,46 @@ impl LazyTimer {
             self.registered = Some(cx.waker().clone());
         }
         Poll::Pending
+    }
+}
+
+/// A clock for pauses in a stream of progress (a body's frames, a connection's writes): it starts at the
+/// first poll of a pause and is reset by progress. The sleep is made at the first pause and reused, so a
+/// stream that never pauses, the common case, never touches the timer wheel.
+pub(crate) struct StallTimer {
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Whether `sleep` runs for the current pause.
+    armed: bool,
+}
+
+impl StallTimer {
+    pub fn new(timeout: Duration) -> Self {
+        StallTimer { timeout, sleep: None, armed: false }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The stream moved: the next pause starts a new clock.
+    pub fn progress(&mut self) {
+        self.armed = false;
+    }
+
+    /// The stream is paused: ready once this pause has lasted `timeout`.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.armed {
+            let deadline = Instant::now() + self.timeout;
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
     }
 }

@@ -12,9 +12,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use crate::lazy_timer::StallTimer;
 use crate::write_timeout::WriteTimeoutConnector;
 
 /// The error of bodies passing through the proxy.
@@ -37,17 +38,14 @@ pub struct ClientIdle(pub Duration);
 /// of the last frame), so a body that arrives whole, the common case, never touches the timer wheel.
 pub struct IdleTimeout<B> {
     inner: B,
-    timeout: Duration,
-    /// Created at the first wait and reused; `armed` tells whether it runs for the current wait.
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    armed: bool,
+    stall: StallTimer,
     /// The source is a client's request body: it fails with [`ClientIdle`].
     client: bool,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { inner, timeout, sleep: None, armed: false, client: false }
+        IdleTimeout { inner, stall: StallTimer::new(timeout), client: false }
     }
 
     /// For a client's request body, under `client_body_timeout`.
@@ -68,29 +66,16 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.armed = false;
+                this.stall.progress();
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                let sleep = match (&mut this.sleep, this.armed) {
-                    (Some(sleep), true) => sleep,
-                    (slot, _) => {
-                        let deadline = tokio::time::Instant::now() + this.timeout;
-                        this.armed = true;
-                        match slot {
-                            Some(sleep) => {
-                                sleep.as_mut().reset(deadline);
-                                sleep
-                            }
-                            None => slot.insert(Box::pin(tokio::time::sleep_until(deadline))),
-                        }
-                    }
-                };
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) if this.client => Poll::Ready(Some(Err(Box::new(ClientIdle(this.timeout))))),
-                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(Idle(this.timeout))))),
-                    Poll::Pending => Poll::Pending,
-                }
+                ready!(this.stall.poll_expired(cx));
+                let timeout = this.stall.timeout();
+                Poll::Ready(Some(Err(match this.client {
+                    true => Box::new(ClientIdle(timeout)),
+                    false => Box::new(Idle(timeout)),
+                })))
             }
         }
     }

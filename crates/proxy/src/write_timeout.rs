@@ -3,57 +3,35 @@
 //! `write_timeout` fails, as nginx's `proxy_send_timeout` ends such an exchange. The proxy's own HTTP/1
 //! pool keeps the same rule in `h1_pool`.
 
+use crate::lazy_timer::StallTimer;
 use crate::upstream::BoxError;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 /// A connection whose pending writes fail after `timeout` without progress.
 pub(crate) struct WriteTimeout<T> {
     inner: T,
-    timeout: Duration,
-    /// Created at the first stall and reused; `armed` tells whether it runs for the current one.
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    armed: bool,
+    stall: StallTimer,
 }
 
 impl<T> WriteTimeout<T> {
     fn new(inner: T, timeout: Duration) -> Self {
-        WriteTimeout { inner, timeout, sleep: None, armed: false }
+        WriteTimeout { inner, stall: StallTimer::new(timeout) }
     }
 
-    /// After a write returned `Pending`: the clock runs from the first of a row of stalls.
-    fn poll_stall<R>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
-        if !self.armed {
-            let deadline = tokio::time::Instant::now() + self.timeout;
-            match &mut self.sleep {
-                Some(sleep) => sleep.as_mut().reset(deadline),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-            }
-            self.armed = true;
-        }
-        let Some(sleep) = self.sleep.as_mut() else { return Poll::Pending };
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("the upstream took no bytes for {:?}", self.timeout),
-            ))),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// A write's outcome: progress disarms the clock, a stall runs it.
+    /// A write's outcome: progress resets the clock, a stall runs it.
     fn track<R>(&mut self, polled: Poll<std::io::Result<R>>, cx: &mut Context<'_>) -> Poll<std::io::Result<R>> {
-        match polled {
-            Poll::Pending => self.poll_stall(cx),
-            ready => {
-                self.armed = false;
-                ready
-            }
+        if polled.is_ready() {
+            self.stall.progress();
+            return polled;
         }
+        ready!(self.stall.poll_expired(cx));
+        let message = format!("the upstream took no bytes for {:?}", self.stall.timeout());
+        Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, message)))
     }
 }
 
