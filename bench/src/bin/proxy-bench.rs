@@ -61,12 +61,6 @@ fn cpu_text((user, kernel): (f64, f64)) -> String {
     format!("{:.1} + {:.1} µs", user * 1e6, kernel * 1e6)
 }
 
-impl Measured {
-    fn cpu_text(&self) -> String {
-        cpu_text(self.cpu_per_request)
-    }
-}
-
 fn measure(url: &str, (pids, upstream): (&[u32], &[u32]), seconds: u32, connections: u32) -> anyhow::Result<Measured> {
     let before = (cpu_seconds(pids), cpu_seconds(upstream), children_cpu_seconds());
     let run = wrk_counted(url, seconds, connections)?;
@@ -159,8 +153,8 @@ async fn main() -> anyhow::Result<()> {
             g.rps / n.rps,
             n.p99_ms,
             g.p99_ms,
-            nginx.cpu_text(),
-            ours.cpu_text()
+            cpu_text(nginx.cpu_per_request),
+            cpu_text(ours.cpu_per_request)
         );
     }
     println!();
@@ -178,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 "| {routes} | {name} | {} | {} | {} | {:.0}% |",
                 cpu_text(side.client_cpu),
                 cpu_text(side.upstream_cpu),
-                side.cpu_text(),
+                cpu_text(side.cpu_per_request),
                 100.0 * total(side.cpu_per_request) / all.max(f64::MIN_POSITIVE)
             );
         }

@@ -346,6 +346,13 @@ struct Upload {
     blocked_since: Option<Instant>,
 }
 
+impl Upload {
+    /// Whether bytes of the request are still to go (and can: no write has failed).
+    fn going(&self, conn: &Conn) -> bool {
+        self.error.is_none() && (self.outgoing.is_some() || !conn.write_buf.is_empty())
+    }
+}
+
 /// Sends what is left of the request and reads until a response head has come: ready with the head, or
 /// with why none will. `deadline` bounds the wait for the head; `write_timeout` (the service's, nginx's
 /// `proxy_send_timeout`) bounds each stall of the upload.
@@ -356,15 +363,14 @@ fn poll_head(
     method: &Method,
     cx: &mut Context<'_>,
 ) -> Poll<Result<h1_codec::ResponseHead, SendError>> {
-    if upload.error.is_none() && (upload.outgoing.is_some() || !conn.write_buf.is_empty()) {
+    if upload.going(conn) {
         if let Poll::Ready(Err(e)) = poll_send(conn, &mut upload.outgoing, cx) {
             upload.outgoing = None;
             conn.abandon_writes();
             upload.error = Some(e);
         }
     }
-    let uploading = upload.error.is_none() && (upload.outgoing.is_some() || !conn.write_buf.is_empty());
-    let stalled = if uploading && conn.write_blocked {
+    let stalled = if upload.going(conn) && conn.write_blocked {
         Some(*upload.blocked_since.get_or_insert_with(Instant::now) + write_timeout)
     } else {
         upload.blocked_since = None;
