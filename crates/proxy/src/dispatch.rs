@@ -507,7 +507,10 @@ pub(crate) async fn send_with_client(
 
 /// Reads a whole request body, failing with 413 past `limit` (0 = none). Past the limit the rest is read
 /// off for a moment before answering, so the client sees the 413 rather than a reset connection.
-pub(crate) async fn read_limited(mut body: IdleTimeout<RequestBody>, limit: u64) -> Result<Bytes, ProxyError> {
+pub(crate) async fn read_limited(
+    mut body: IdleTimeout<RequestBody, ClientIdle>,
+    limit: u64,
+) -> Result<Bytes, ProxyError> {
     let mut collected = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| match e.is::<ClientIdle>() {

@@ -26,38 +26,54 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("no data for {0:?}")]
 pub struct Idle(pub Duration);
 
+impl From<Duration> for Idle {
+    fn from(timeout: Duration) -> Self {
+        Idle(timeout)
+    }
+}
+
 /// Why a client's request body stopped: nothing came for `client_body_timeout`. Told apart from [`Idle`]
 /// because it is the client's doing (408, and no mark against the upstream's health).
 #[derive(Debug, thiserror::Error)]
 #[error("the client sent no body data for {0:?}")]
 pub struct ClientIdle(pub Duration);
 
-/// A body that fails with [`Idle`] (or [`ClientIdle`]) when its source produces nothing for `timeout`.
+impl From<Duration> for ClientIdle {
+    fn from(timeout: Duration) -> Self {
+        ClientIdle(timeout)
+    }
+}
+
+/// A body that fails with `E` ([`Idle`], or [`ClientIdle`] for a client's body) when its source produces
+/// nothing for `timeout`. The error's type is a parameter rather than a flag: the body stays as small as
+/// the timer, and response bodies are moved and boxed on every request.
 ///
 /// The timer is only set when the source has nothing ready (the clock starts then, within microseconds
 /// of the last frame), so a body that arrives whole, the common case, never touches the timer wheel.
-pub struct IdleTimeout<B> {
+pub struct IdleTimeout<B, E = Idle> {
     inner: B,
     stall: StallTimer,
-    /// The source is a client's request body: it fails with [`ClientIdle`].
-    client: bool,
+    error: std::marker::PhantomData<fn() -> E>,
 }
 
 impl<B> IdleTimeout<B> {
     pub fn new(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { inner, stall: StallTimer::new(timeout), client: false }
-    }
-
-    /// For a client's request body, under `client_body_timeout`.
-    pub fn client(inner: B, timeout: Duration) -> Self {
-        IdleTimeout { client: true, ..IdleTimeout::new(inner, timeout) }
+        IdleTimeout { inner, stall: StallTimer::new(timeout), error: std::marker::PhantomData }
     }
 }
 
-impl<B> Body for IdleTimeout<B>
+impl<B> IdleTimeout<B, ClientIdle> {
+    /// For a client's request body, under `client_body_timeout`.
+    pub fn client(inner: B, timeout: Duration) -> Self {
+        IdleTimeout { inner, stall: StallTimer::new(timeout), error: std::marker::PhantomData }
+    }
+}
+
+impl<B, E> Body for IdleTimeout<B, E>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
+    E: From<Duration> + std::error::Error + Send + Sync + 'static,
 {
     type Data = Bytes;
     type Error = BoxError;
@@ -71,11 +87,7 @@ where
             }
             Poll::Pending => {
                 ready!(this.stall.poll_expired(cx));
-                let timeout = this.stall.timeout();
-                Poll::Ready(Some(Err(match this.client {
-                    true => Box::new(ClientIdle(timeout)),
-                    false => Box::new(Idle(timeout)),
-                })))
+                Poll::Ready(Some(Err(Box::new(E::from(this.stall.timeout())))))
             }
         }
     }
