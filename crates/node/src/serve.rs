@@ -72,6 +72,7 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         version: env!("CARGO_PKG_VERSION").to_string(),
         header_timeout: config.client_header_timeout,
         body_timeout: config.client_body_timeout,
+        cpu_affinity: config.worker_cpu_affinity.clone(),
         max_header_bytes: usize::try_from(u64::from(buffers.count) * buffers.size).unwrap_or(usize::MAX),
         max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,

@@ -24,10 +24,12 @@ mod request_body;
 pub mod snapshot;
 pub mod tls;
 pub mod upstream;
+mod workers;
 mod write_timeout;
 
 pub use error_page::{ErrorTemplates, ErrorType};
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
+pub use workers::CpuAffinity;
 
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -115,16 +117,6 @@ impl tokio::io::AsyncWrite for Io {
     }
 }
 
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    socket.set_reuseport(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(16384)
-}
-
 /// What hyper's server needs to hand a connection's requests to the proxy.
 struct HyperService {
     proxy: Arc<Proxy>,
@@ -203,6 +195,8 @@ pub struct ProxyOptions {
     pub error_default_type: ErrorType,
     /// `error_template_*`: custom error bodies; unset ones use Kong's templates.
     pub error_templates: ErrorTemplates,
+    /// Which CPUs the proxy workers run on (`worker_cpu_affinity`).
+    pub cpu_affinity: CpuAffinity,
 }
 
 impl Default for ProxyOptions {
@@ -226,6 +220,7 @@ impl Default for ProxyOptions {
             dns: dns::DnsSettings::default(),
             error_default_type: ErrorType::Plain,
             error_templates: ErrorTemplates::default(),
+            cpu_affinity: CpuAffinity::default(),
         }
     }
 }
@@ -308,50 +303,6 @@ impl Proxy {
             via: self.via.clone(),
             server: self.server.clone(),
         })
-    }
-
-    /// Serves `addr` with one single-threaded runtime per worker, each accepting on its own `SO_REUSEPORT`
-    /// socket and keeping its own upstream pools, as nginx's workers do: a request never hops between
-    /// threads. Returns once every worker is listening; the threads end after `stop` turns true.
-    pub fn serve_workers(
-        self: &Arc<Self>,
-        addr: SocketAddr,
-        workers: usize,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        stop: watch::Receiver<bool>,
-    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-        let mut threads = Vec::new();
-        for n in 0..workers.max(1) {
-            let proxy = self.sibling();
-            let (stop, tls) = (stop.clone(), tls.clone());
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-            let thread = std::thread::Builder::new().name(format!("proxy-worker-{n}")).spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let listener = match reuseport_listener(addr) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    proxy.serve(listener, tls, stop).await;
-                });
-            })?;
-            match ready_rx.recv() {
-                Ok(Ok(())) => threads.push(thread),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(std::io::Error::other("proxy worker exited before listening")),
-            }
-        }
-        Ok(threads)
     }
 
     /// The resolver of this proxy instance (balancer targets are resolved with the node's first one).

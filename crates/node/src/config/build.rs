@@ -340,6 +340,10 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         upstream_keepalive_max_requests: get.int("upstream_keepalive_max_requests").unwrap_or(10000),
         upstream_keepalive_idle_timeout: get.int("upstream_keepalive_idle_timeout").unwrap_or(60),
         worker_processes: get.int("nginx_worker_processes").and_then(|n| usize::try_from(n).ok()),
+        worker_cpu_affinity: get
+            .str("worker_cpu_affinity")
+            .and_then(|text| gatehouse_proxy::CpuAffinity::parse(&text).ok())
+            .unwrap_or_default(),
         proxy_access_log: get.str("proxy_access_log"),
         proxy_error_log: get.str("proxy_error_log"),
         admin_access_log: get.str("admin_access_log"),

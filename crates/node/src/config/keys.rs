@@ -34,6 +34,8 @@ pub(crate) enum Kind {
     Uuid,
     /// `auto` or a count from 1 (nginx's `worker_processes`).
     Workers,
+    /// nginx's `worker_cpu_affinity` (`auto`, `auto <mask>`, masks) or `off`.
+    CpuAffinity,
 }
 
 /// One known property.
@@ -129,6 +131,7 @@ pub(crate) const KEYS: &[KeyDef] = &[
     k("client_body_timeout", Kind::Time, Some("60s")),
     k("nginx_admin_client_max_body_size", Kind::Size, Some("10m")),
     k("nginx_worker_processes", Kind::Workers, Some("auto")),
+    k("worker_cpu_affinity", Kind::CpuAffinity, None),
     k("mem_cache_size", Kind::Size, Some("128m")),
     k("worker_state_update_frequency", NUM_POS, Some("5")),
     k("real_ip_header", Kind::Str, Some("X-Real-IP")),
@@ -176,6 +179,7 @@ pub(crate) const ALIASES: &[(&str, &str)] = &[
     ("nginx_proxy_real_ip_header", "real_ip_header"),
     ("nginx_proxy_real_ip_recursive", "real_ip_recursive"),
     ("nginx_main_worker_processes", "nginx_worker_processes"),
+    ("nginx_main_worker_cpu_affinity", "worker_cpu_affinity"),
 ];
 
 /// Kong 3.9 properties (`kong/templates/kong_defaults.lua`) that configure parts Gatehouse does not have

@@ -154,6 +154,9 @@ pub struct Config {
     pub upstream_keepalive_idle_timeout: u64,
     /// Proxy workers (`nginx_worker_processes`); `None` for `auto`, one per available core.
     pub worker_processes: Option<usize>,
+    /// Which CPUs proxy workers run on (`worker_cpu_affinity`, Kong's `nginx_main_worker_cpu_affinity`);
+    /// unset, as in Kong, they are left to the scheduler.
+    pub worker_cpu_affinity: gatehouse_proxy::CpuAffinity,
     /// Relative paths are relative to `prefix`.
     pub proxy_access_log: Option<String>,
     pub proxy_error_log: Option<String>,

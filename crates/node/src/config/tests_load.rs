@@ -441,6 +441,21 @@ fn client_body_timeout_takes_kongs_injected_directive_names() {
 }
 
 #[test]
+fn worker_cpu_affinity_takes_kongs_injected_directive_name() {
+    use gatehouse_proxy::CpuAffinity;
+    let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
+    assert_eq!(load("").expect("defaults").worker_cpu_affinity, CpuAffinity::Off, "Kong sets no affinity");
+    let auto = load("nginx_main_worker_cpu_affinity = auto\n").expect("Kong's name");
+    assert_eq!(auto.worker_cpu_affinity, CpuAffinity::Auto(None));
+    let masks = load("worker_cpu_affinity = 01 10\n").expect("masks");
+    assert_eq!(masks.worker_cpu_affinity, CpuAffinity::Masks(vec![vec![0], vec![1]]));
+    let kong_image = Config::from_str("", "kong.conf", &env(&[("KONG_NGINX_MAIN_WORKER_CPU_AFFINITY", "auto 10")]));
+    assert_eq!(kong_image.expect("env").worker_cpu_affinity, CpuAffinity::Auto(Some(vec![1])), "Kong's env name");
+    let bad = load("nginx_main_worker_cpu_affinity = 0x3\n").unwrap_err().to_string();
+    assert!(bad.contains("worker_cpu_affinity") && bad.contains("'0x3'"), "{bad}");
+}
+
+#[test]
 fn nginx_worker_processes_sets_the_proxy_workers() {
     let load = |text: &str| Config::from_str(text, "kong.conf", &HashMap::new());
     assert_eq!(load("").expect("defaults").worker_processes, None, "auto by default");

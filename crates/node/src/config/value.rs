@@ -131,6 +131,9 @@ pub(crate) fn parse_value(def: &KeyDef, raw: &str) -> Result<Value, String> {
             }
         }
         Kind::Uuid => Uuid::parse_str(raw).map(Value::Uuid).map_err(|_| format!("{name} must be a valid UUID")),
+        Kind::CpuAffinity => gatehouse_proxy::CpuAffinity::parse(raw)
+            .map(|_| Value::Str(raw.to_string()))
+            .map_err(|e| format!("{name}: {e}")),
         Kind::Workers => match raw {
             "auto" => Ok(Value::Str(raw.to_string())),
             _ => raw
