@@ -235,6 +235,29 @@ async fn ambiguous_request_framing_cannot_smuggle() {
 }
 
 #[tokio::test]
+async fn response_header_names_are_spelled_as_kong_sends_them() {
+    let s = setup().await;
+    s.create("/services", json!({"name": "svc", "url": s.echo.url()})).await;
+    s.create("/services/svc/routes", json!({"paths": ["/echo"]})).await;
+    let port = s.node.proxy_port;
+    let relayed = raw_exchange(port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(relayed.starts_with("HTTP/1.1 200"), "{relayed}");
+    for name in ["X-Kong-Upstream-Latency: ", "X-Kong-Proxy-Latency: ", "Via: 1.1 gatehouse/", "X-Kong-Request-Id: "] {
+        assert!(relayed.contains(&format!("\r\n{name}")), "{name:?} in {relayed}");
+    }
+    // The proxy's own answer; then the same through hyper's server, where a request with `Expect` goes.
+    for extra in ["", "Expect: 100-continue\r\n"] {
+        let request = format!("GET /nowhere HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        let error = raw_exchange(port, &request).await;
+        assert!(error.starts_with("HTTP/1.1 404"), "{error}");
+        let names = ["Content-Type: application/json", "Server: gatehouse/", "X-Kong-Request-Id: ", "Content-Length: "];
+        for name in names.into_iter().chain(["Date: "]) {
+            assert!(error.contains(&format!("\r\n{name}")), "{name:?} in {error}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_silent_upstream_times_out_with_504_after_read_timeout() {
     let s = setup().await;
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -71,7 +71,7 @@ pub(crate) fn encode_head(
             DATE => noted.date = true,
             _ => {}
         }
-        line(dst, name.as_str().as_bytes(), &[value.as_bytes()]);
+        named_line(dst, name, value);
     }
     end_head(dst, (status, response.body()), noted, is_head, keep_alive)
 }
@@ -88,14 +88,14 @@ pub(crate) fn encode_relayed_head(
     dst.extend_from_slice(relayed.fields.lines());
     let mut number = itoa::Buffer::new();
     if let Some((upstream, proxy)) = relayed.latency {
-        line(dst, b"x-kong-upstream-latency", &[number.format(upstream.as_millis()).as_bytes()]);
-        line(dst, b"x-kong-proxy-latency", &[number.format(proxy.as_millis()).as_bytes()]);
+        line(dst, b"X-Kong-Upstream-Latency", &[number.format(upstream.as_millis()).as_bytes()]);
+        line(dst, b"X-Kong-Proxy-Latency", &[number.format(proxy.as_millis()).as_bytes()]);
     }
     if let Some(via) = &relayed.via {
-        line(dst, b"via", &[via.as_bytes()]);
+        line(dst, b"Via", &[via.as_bytes()]);
     }
     if let Some(id) = &relayed.request_id {
-        line(dst, b"x-kong-request-id", &[id.as_bytes()]);
+        line(dst, b"X-Kong-Request-Id", &[id.as_bytes()]);
     }
     let noted = Noted {
         length: relayed.fields.content_length().map(|n| number.format(n).as_bytes()),
@@ -157,7 +157,7 @@ fn end_head(
         if !last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
             codings.push(b"chunked");
         }
-        line(dst, b"transfer-encoding", &codings);
+        line(dst, b"Transfer-Encoding", &codings);
         out = Some(BodyOut::Chunked);
     } else if let Some(value) = length_header {
         // As hyper: the body's own size wins over the header; a body already ended takes the implicit
@@ -169,20 +169,20 @@ fn end_head(
             Size::Unknown => std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u64>().ok()),
         };
         if let Some(length) = length {
-            line(dst, b"content-length", &[value]);
+            line(dst, b"Content-Length", &[value]);
             out = Some(BodyOut::Length(length));
         }
     }
     let out = match (out, size) {
         (Some(out), _) => out,
         (None, Size::Unknown) if can_have_body => {
-            dst.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            dst.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             BodyOut::Chunked
         }
         (None, Size::Unknown) => BodyOut::Nothing,
         (None, Size::Ended | Size::Known(0)) => {
             if can_have_body {
-                dst.extend_from_slice(b"content-length: 0\r\n");
+                dst.extend_from_slice(b"Content-Length: 0\r\n");
             }
             BodyOut::Nothing
         }
@@ -190,7 +190,7 @@ fn end_head(
             if is_bodiless(status) {
                 BodyOut::Nothing
             } else {
-                line(dst, b"content-length", &[itoa::Buffer::new().format(n).as_bytes()]);
+                line(dst, b"Content-Length", &[itoa::Buffer::new().format(n).as_bytes()]);
                 BodyOut::Length(n)
             }
         }
@@ -201,15 +201,23 @@ fn end_head(
         connection.push(b"close");
     }
     if !connection.is_empty() {
-        line(dst, b"connection", &connection);
+        line(dst, b"Connection", &connection);
     }
     if !date {
-        dst.extend_from_slice(b"date: ");
+        dst.extend_from_slice(b"Date: ");
         extend_date(dst);
         dst.extend_from_slice(b"\r\n");
     }
     dst.extend_from_slice(b"\r\n");
     (out, !keep_alive || says_close)
+}
+
+/// A header line from a map, its name spelled as Kong spells it.
+fn named_line(dst: &mut Vec<u8>, name: &hyper::header::HeaderName, value: &hyper::header::HeaderValue) {
+    crate::header_case::extend_name(dst, name.as_str());
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value.as_bytes());
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// One header line; several values are joined with commas.
@@ -296,7 +304,7 @@ impl ResponseWriter {
                     if let (Ok(trailers), BodyOut::Chunked) = (frame.into_trailers(), out) {
                         self.buf.extend_from_slice(b"0\r\n");
                         for (name, value) in &trailers {
-                            line(&mut self.buf, name.as_str().as_bytes(), &[value.as_bytes()]);
+                            named_line(&mut self.buf, name, value);
                         }
                         self.buf.extend_from_slice(b"\r\n");
                         out = BodyOut::Nothing;
@@ -323,7 +331,7 @@ impl ResponseWriter {
     /// hyper's answer to a head it cannot parse: 400 with no body, then the connection closes.
     pub async fn bad_request(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
         self.buf.clear();
-        self.buf.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: ");
+        self.buf.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nDate: ");
         extend_date(&mut self.buf);
         self.buf.extend_from_slice(b"\r\n\r\n");
         self.flush(stream).await?;

@@ -14,6 +14,7 @@ mod h1_codec;
 mod h1_pool;
 mod h1_response;
 mod h1_server;
+mod header_case;
 mod headers;
 mod lazy_timer;
 mod phases;
@@ -348,6 +349,8 @@ impl Proxy {
         builder
             .http1()
             .timer(TokioTimer::new())
+            // Capitalised names, as the plain HTTP/1.1 front end writes them (`header_case`).
+            .title_case_headers(true)
             .header_read_timeout(self.options.header_timeout)
             .max_buf_size(self.options.max_header_bytes.max(8192));
         builder
