@@ -1,20 +1,32 @@
 //! Reading request bodies with Kong's content-type rules: JSON, form-urlencoded and multipart are accepted,
-//! anything else is 415, unparsable JSON is 400 and an oversized body is 413.
+//! anything else is 415, unparsable JSON is 400, an oversized body is 413 and one that stalls for longer
+//! than `client_body_timeout` is 408.
 
 use crate::args::{decode_pairs, infer_entity};
 use crate::reply;
+use crate::AdminOptions;
+use axum::body::Body;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_model::Schema;
 use serde_json::{Map, Value};
+use tower_http::timeout::{TimeoutBody, TimeoutError};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
 const MULTIPART: &str = "multipart/form-data";
 
 /// Reads and decodes the body of a POST/PUT/PATCH. `schema` drives type inference for form bodies.
-pub async fn read(request: Request, schema: Option<&Schema>, limit: usize) -> Result<Map<String, Value>, Response> {
+pub async fn read(
+    request: Request,
+    schema: Option<&Schema>,
+    options: &AdminOptions,
+) -> Result<Map<String, Value>, Response> {
+    let limit = options.max_body_bytes;
+    let idle = options.body_timeout;
+    let request = request.map(|body| Body::new(TimeoutBody::new(idle, body)));
     let content_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
     let declared_empty =
         request.headers().get("content-length").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == "0");
@@ -48,9 +60,29 @@ pub async fn read(request: Request, schema: Option<&Schema>, limit: usize) -> Re
 }
 
 async fn collect(request: Request, limit: usize) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
+    axum::body::to_bytes(request.into_body(), limit).await.map_err(|e| match timed_out(&e) {
+        true => request_timeout(),
+        false => reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+    })
+}
+
+/// Whether reading a body failed because the client paused for longer than `client_body_timeout`.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// nginx's answer to a stalled body (`client_body_timeout`); the connection closes after it.
+fn request_timeout() -> Response {
+    let mut response = reply::message(StatusCode::REQUEST_TIMEOUT, "Request timeout");
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    response
 }
 
 async fn read_multipart(request: Request, schema: Option<&Schema>) -> Result<Map<String, Value>, Response> {
@@ -64,17 +96,11 @@ async fn read_multipart(request: Request, schema: Option<&Schema>) -> Result<Map
                 let name = field.name().unwrap_or_default().to_string();
                 match field.text().await {
                     Ok(text) => pairs.push((name, text)),
-                    Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                        return Err(reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
-                    }
-                    Err(_) => return Err(reply::message(StatusCode::BAD_REQUEST, "Cannot parse multipart body")),
+                    Err(e) => return Err(multipart_error(&e)),
                 }
             }
             Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"))
-            }
-            Err(_) => return Err(reply::message(StatusCode::BAD_REQUEST, "Cannot parse multipart body")),
+            Err(e) => return Err(multipart_error(&e)),
         }
     }
     let mut args = decode_pairs(pairs, true);
@@ -90,4 +116,15 @@ pub fn query_args(query: Option<&str>) -> Map<String, Value> {
         .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
         .unwrap_or_default();
     decode_pairs(pairs, false)
+}
+
+/// The answer to a multipart body that could not be read.
+fn multipart_error(error: &MultipartError) -> Response {
+    if timed_out(error) {
+        return request_timeout();
+    }
+    match error.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+        _ => reply::message(StatusCode::BAD_REQUEST, "Cannot parse multipart body"),
+    }
 }

@@ -165,7 +165,7 @@ async fn collection_endpoint(
             list(state, schema, scope, &query).await
         }
         Method::POST => {
-            let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+            let mut input = match body::read(request, Some(schema), &state.options).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -328,7 +328,7 @@ async fn entity_endpoint(
             Err(e) => reply::store_error(e),
         },
         Method::PUT | Method::PATCH => {
-            let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+            let mut input = match body::read(request, Some(schema), &state.options).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
@@ -395,7 +395,7 @@ async fn acl_by_group(
     if request.method() != Method::PUT {
         return entity_endpoint(state, schema, &id, Some(scope), request).await;
     }
-    let mut input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+    let mut input = match body::read(request, Some(schema), &state.options).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -435,7 +435,7 @@ async fn foreign_endpoint(
         (Method::GET | Method::HEAD | Method::DELETE | Method::PATCH, None) => reply::not_found(),
         (Method::DELETE, Some(_)) => reply::method_not_allowed(),
         (m @ (Method::PUT | Method::PATCH), target) => {
-            let input = match body::read(request, Some(parent_schema), state.options.max_body_bytes).await {
+            let input = match body::read(request, Some(parent_schema), &state.options).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };

@@ -172,7 +172,7 @@ pub async fn validate_schema(state: &AdminState, name: &str, request: Request) -
     let Some(schema) = schema_by_name(name) else {
         return reply::message(StatusCode::NOT_FOUND, &format!("No entity named '{name}'"));
     };
-    let input = match body::read(request, Some(schema), state.options.max_body_bytes).await {
+    let input = match body::read(request, Some(schema), &state.options).await {
         Ok(b) => b,
         Err(r) => return r,
     };

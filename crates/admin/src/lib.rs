@@ -39,6 +39,9 @@ pub struct AdminOptions {
     pub server_header: bool,
     /// A node whose heartbeat is older than this is reported down and not waited for.
     pub node_timeout: std::time::Duration,
+    /// Longest pause allowed while a client sends a request body (`client_body_timeout`, which Kong's
+    /// admin listener inherits from nginx): 408 after it.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for AdminOptions {
@@ -48,6 +51,7 @@ impl Default for AdminOptions {
             latency_header: true,
             server_header: true,
             node_timeout: std::time::Duration::from_secs(30),
+            body_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

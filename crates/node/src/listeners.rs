@@ -2,9 +2,12 @@
 
 use crate::config::Listener;
 use anyhow::Context as _;
-use gatehouse_admin::{AdminState, Counters};
+use gatehouse_admin::AdminState;
 use gatehouse_proxy::tls::{self, CertStore, SwappableResolver};
 use gatehouse_proxy::Io;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rustls::sign::CertifiedKey;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +17,9 @@ use tokio::sync::watch;
 
 /// How long a client may take to finish a TLS handshake on an API listener.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long open API connections may finish their requests after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Reads a kong.conf certificate or key value: inline PEM, or the path of a PEM file.
 fn read_pem(value: &str) -> anyhow::Result<String> {
@@ -49,12 +55,17 @@ impl TlsSettings {
 }
 
 /// Binds one Admin API or status listener and serves it until `stop`.
+///
+/// Served with hyper's connection builder rather than `axum::serve`, for what Kong's admin listener gets
+/// from nginx: `client_header_timeout` on request heads, capitalised header names on HTTP/1.1
+/// (`Content-Type`, `X-Kong-Admin-Latency`), and TLS handshakes on each connection's own task, so a slow
+/// handshake never holds up the accept loop.
 pub async fn serve_api(
     kind: &str,
     listener: &Listener,
     router: axum::Router,
     state: &Arc<AdminState>,
-    tls: &TlsSettings,
+    (tls, header_timeout): (&TlsSettings, Duration),
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let address = listener.authority();
@@ -64,52 +75,47 @@ pub async fn serve_api(
     let scheme = if listener.ssl { "https" } else { "http" };
     tracing::info!("{kind} listener started on {scheme}://{local}");
     let counters = state.counters.clone();
-    let server = axum::serve(CountingListener { inner: socket, counters, acceptor }, router.into_make_service())
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|v| *v).await;
-        });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).title_case_headers(true).header_read_timeout(header_timeout);
+    let kind = kind.to_string();
     Ok(tokio::spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "listener failed");
+        let graceful = GracefulShutdown::new();
+        loop {
+            tokio::select! {
+                (stream, _) = gatehouse_proxy::accept(&socket, &kind) => {
+                    counters.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                    let connection = (builder.clone(), router.clone(), acceptor.clone(), graceful.watcher());
+                    tokio::spawn(serve_connection(stream, connection));
+                }
+                _ = async { let _ = stop.wait_for(|v| *v).await; } => break,
+            }
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+            tracing::warn!("closing API connections still open after {SHUTDOWN_GRACE:?}");
         }
     }))
 }
 
-/// A TCP listener that counts accepted connections for `/status` and, on `ssl` listeners, completes the
-/// TLS handshake before handing the connection to the server.
-struct CountingListener {
-    inner: TcpListener,
-    counters: Arc<Counters>,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-}
+/// What serving one API connection takes.
+type ApiConnection = (auto::Builder<TokioExecutor>, axum::Router, Option<tokio_rustls::TlsAcceptor>, Watcher);
 
-impl axum::serve::Listener for CountingListener {
-    type Io = Io;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((io, addr)) => {
-                    let _ = io.set_nodelay(true);
-                    self.counters.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    match &self.acceptor {
-                        None => return (Io::Plain(io), addr),
-                        Some(acceptor) => match tls::accept(acceptor, io, HANDSHAKE_TIMEOUT).await {
-                            Ok((stream, _, _)) => return (Io::Tls(Box::new(stream)), addr),
-                            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        },
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+/// Serves one accepted API connection, after its TLS handshake on `ssl` listeners.
+async fn serve_connection(stream: tokio::net::TcpStream, (builder, router, acceptor, watcher): ApiConnection) {
+    let io = match acceptor {
+        None => Io::Plain(stream),
+        Some(acceptor) => match tls::accept(&acceptor, stream, HANDSHAKE_TIMEOUT).await {
+            Ok((stream, _, _)) => Io::Tls(Box::new(stream)),
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
             }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
+        },
+    };
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        tower_service::Service::call(&mut router.clone(), request)
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection.into_owned()).await {
+        tracing::debug!(error = %e, "API connection ended with an error");
     }
 }

@@ -185,6 +185,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             latency_header: config.headers.enabled("x-kong-admin-latency"),
             server_header: config.headers.enabled("server"),
             node_timeout: Duration::from_secs_f64((config.db_update_frequency * 3.0).max(30.0)),
+            body_timeout: config.client_body_timeout,
         },
         counters: Arc::new(Counters::default()),
         on_write: Some(on_write),
@@ -206,8 +207,10 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     for (kind, list, router, tls) in
         [("admin", &config.admin_listen, admin, &admin_tls), ("status", &config.status_listen, status, &status_tls)]
     {
+        let timeout = config.client_header_timeout;
         for listener in list {
-            let server = listeners::serve_api(kind, listener, router.clone(), &state, tls, stop_rx.clone()).await?;
+            let server =
+                listeners::serve_api(kind, listener, router.clone(), &state, (tls, timeout), stop_rx.clone()).await?;
             servers.push(server);
         }
     }

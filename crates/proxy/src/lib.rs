@@ -118,6 +118,23 @@ impl tokio::io::AsyncWrite for Io {
     }
 }
 
+/// The next connection on `listener`, with Nagle's algorithm off. Accept errors (out of file
+/// descriptors, say) are logged and retried after a pause rather than ending the listener.
+pub async fn accept(listener: &TcpListener, kind: &str) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, remote);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{kind} accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
 /// What hyper's server needs to hand a connection's requests to the proxy.
 struct HyperService {
     proxy: Arc<Proxy>,
@@ -363,16 +380,7 @@ impl Proxy {
         let scheme = if tls.is_some() { "https" } else { "http" };
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, remote) = match accepted {
-                        Ok(pair) => pair,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "proxy accept failed");
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
+                (stream, remote) = accept(&listener, "proxy") => {
                     let (proxy, builder, watcher, tls) = (self.clone(), builder.clone(), graceful.watcher(), tls.clone());
                     let stop = stop.clone();
                     tokio::spawn(async move {
