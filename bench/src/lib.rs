@@ -48,16 +48,51 @@ impl Nginx {
 
 /// One nginx with the shared upstream server block and a reverse proxy with `routes` prefix locations.
 pub fn start_nginx(upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
-    launch(Some(upstream_port), upstream_port, proxy_port, routes)
+    launch(Some(upstream_port), upstream_port, proxy_port, routes, "")
 }
 
 /// An nginx that is only the reverse proxy (to an upstream served elsewhere), so its CPU time is the
 /// proxy's alone.
 pub fn start_nginx_proxy(upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
-    launch(None, upstream_port, proxy_port, routes)
+    launch(None, upstream_port, proxy_port, routes, "")
 }
 
-fn launch(serve_upstream: Option<u16>, upstream_port: u16, proxy_port: u16, routes: usize) -> anyhow::Result<Nginx> {
+/// The headers Kong's nginx template sets on the way up (`nginx_kong.lua`: `X-Forwarded-*`, `X-Real-IP`,
+/// `X-Kong-Request-Id`) and those Kong adds on the way down (latencies, `Via`, the request id): the
+/// header work every Kong-compatible proxy does, which a plain nginx proxy skips. (`proxy_set_header` in
+/// a server block replaces the http block's list, so `Connection ""` for upstream keep-alive is repeated.)
+const KONG_HEADERS: &str = r#"
+    proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Forwarded-Port $server_port;
+    proxy_set_header X-Forwarded-Path $uri;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Kong-Request-Id $request_id;
+    add_header X-Kong-Upstream-Latency 0;
+    add_header X-Kong-Proxy-Latency 0;
+    add_header Via "1.1 kong/3.9.0";
+    add_header X-Kong-Request-Id $request_id;
+"#;
+
+/// [`start_nginx_proxy`] setting Kong's proxy headers ([`KONG_HEADERS`]): nginx doing the header work
+/// Gatehouse does.
+pub fn start_nginx_proxy_with_kong_headers(
+    upstream_port: u16,
+    proxy_port: u16,
+    routes: usize,
+) -> anyhow::Result<Nginx> {
+    launch(None, upstream_port, proxy_port, routes, KONG_HEADERS)
+}
+
+fn launch(
+    serve_upstream: Option<u16>,
+    upstream_port: u16,
+    proxy_port: u16,
+    routes: usize,
+    proxy_directives: &str,
+) -> anyhow::Result<Nginx> {
     let dir = TempDir::new("nginx")?;
     let mut locations = String::new();
     for i in 0..routes {
@@ -87,7 +122,7 @@ http {{
     proxy_set_header Connection "";
     {upstream_server}
     server {{
-        listen 127.0.0.1:{proxy_port};
+        listen 127.0.0.1:{proxy_port};{proxy_directives}
 {locations}    }}
 }}
 "#,

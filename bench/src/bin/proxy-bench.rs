@@ -1,16 +1,19 @@
 //! Proxy benchmark: Gatehouse against nginx on the same machine, the same small upstream (an nginx server
 //! block answering `200 ok`, in an instance of its own) and the same wrk settings, with 1 route and with
-//! 10,000 routes. Reports requests/s and p99 for both, the ratio, each proxy's CPU time per request (user
-//! and kernel, steadier than requests/s on a shared machine), and the node's RSS idle and with 10,000
-//! routes. A second table splits the machine's CPU per request between the client (wrk), the upstream
-//! and the proxy, which shows how much of each request's cost the proxy's own code can change. Each setting runs `BENCH_ROUNDS` (5) rounds of one nginx run and one Gatehouse run, the order
-//! alternating from round to round; the median round by ratio is reported.
+//! 10,000 routes. A second reference, nginx setting the headers Kong's nginx template sets, shows what the
+//! header work every Kong-compatible proxy does costs. Reports requests/s and p99 of each, the ratios,
+//! each proxy's CPU time per request (user and kernel, steadier than requests/s on a shared machine), and
+//! the node's RSS idle and with 10,000 routes. Another table splits the machine's CPU per request between
+//! the client (wrk), the upstream and the proxy, which shows how much of each request's cost the proxy's
+//! own code can change. Each setting runs `BENCH_ROUNDS` (5) rounds of one run of each proxy, the order
+//! rotating from round to round; the median round by ratio is reported.
 //!
 //! Run with `bench/proxy` (needs `nginx` and `wrk`; the script installs them with apt when missing).
 
 use anyhow::Context as _;
 use gatehouse_bench::{
-    children_cpu_seconds, cpu_seconds, rss_mb, start_nginx, start_nginx_proxy, wait_port, wrk, wrk_counted, WrkRun,
+    children_cpu_seconds, cpu_seconds, rss_mb, start_nginx, start_nginx_proxy, start_nginx_proxy_with_kong_headers,
+    wait_port, wrk, wrk_counted, WrkRun,
 };
 use gatehouse_testkit::{free_port, Node, NodeOptions};
 use serde_json::json;
@@ -74,6 +77,38 @@ fn measure(url: &str, (pids, upstream): (&[u32], &[u32]), seconds: u32, connecti
     })
 }
 
+/// Requests/s, p99 and CPU per request of a reference proxy and Gatehouse, one row per route count.
+fn print_ratio_table(reference: &str, rows: &[(usize, (Measured, Measured, String))]) {
+    println!(
+        "| routes | {reference} req/s | gatehouse req/s | ratio | every round | {reference} p99 | gatehouse p99 \
+         | {reference} CPU/req | gatehouse CPU/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (routes, (theirs, ours, every)) in rows {
+        let (n, g) = (theirs.run, ours.run);
+        println!(
+            "| {routes} | {:.0} | {:.0} | {:.2}x | {every} | {:.2} ms | {:.2} ms | {} | {} |",
+            n.rps,
+            g.rps,
+            g.rps / n.rps,
+            n.p99_ms,
+            g.p99_ms,
+            cpu_text(theirs.cpu_per_request),
+            cpu_text(ours.cpu_per_request)
+        );
+    }
+}
+
+/// The reference side (`against`: 0 plain nginx, 1 nginx with Kong's headers) and Gatehouse in the
+/// median round by their ratio, and every round's ratio.
+fn median_round(measured: &mut [[Measured; 3]], against: usize) -> (Measured, Measured, String) {
+    let ratio = |round: &[Measured; 3]| round[2].run.rps / round[against].run.rps;
+    measured.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
+    let every: Vec<String> = measured.iter().map(|round| format!("{:.2}x", ratio(round))).collect();
+    let median = &measured[measured.len() / 2];
+    (median[against], median[2], every.join(", "))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let binary =
@@ -81,15 +116,17 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u32 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let connections: u32 = std::env::var("BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
-    let mut rows = Vec::new();
+    let (mut rows, mut kong_rows) = (Vec::new(), Vec::new());
     let mut memory = Vec::new();
     for routes in [1usize, 10_000] {
-        let (upstream_port, nginx_port) = (free_port(), free_port());
-        // The upstream and the nginx proxy are separate instances, so the proxy's CPU time is its own.
+        let (upstream_port, nginx_port, kong_port) = (free_port(), free_port(), free_port());
+        // The upstream and the nginx proxies are separate instances, so a proxy's CPU time is its own.
         let upstream = start_nginx(upstream_port, free_port(), 0)?;
         let nginx = start_nginx_proxy(upstream_port, nginx_port, routes)?;
-        wait_port(upstream_port).await?;
-        wait_port(nginx_port).await?;
+        let nginx_kong = start_nginx_proxy_with_kong_headers(upstream_port, kong_port, routes)?;
+        for port in [upstream_port, nginx_port, kong_port] {
+            wait_port(port).await?;
+        }
         let options = NodeOptions {
             env: vec![("GATEHOUSE_LOG_LEVEL".into(), "warn".into())],
             args: vec![],
@@ -103,69 +140,60 @@ async fn main() -> anyhow::Result<()> {
         create_routes(&node, upstream_port, routes).await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let target = format!("/r{}", routes / 2);
-        // Warm both up, then measure side by side: rounds of nginx and Gatehouse, the median round (by
-        // ratio) reported, since one run alone swings by 20% on a shared 2-core machine.
-        let nginx_url = format!("http://127.0.0.1:{nginx_port}{target}");
-        let ours_url = format!("{}{target}", node.proxy_url());
-        let _ = wrk(&nginx_url, 2, connections)?;
-        let _ = wrk(&ours_url, 2, connections)?;
-        let mut measured = Vec::new();
+        // Warm each up, then measure side by side: rounds of every proxy, the median round (by ratio)
+        // reported, since one run alone swings by 20% on a shared 2-core machine.
+        let urls = [
+            format!("http://127.0.0.1:{nginx_port}{target}"),
+            format!("http://127.0.0.1:{kong_port}{target}"),
+            format!("{}{target}", node.proxy_url()),
+        ];
+        for url in &urls {
+            let _ = wrk(url, 2, connections)?;
+        }
+        let mut measured: Vec<[Measured; 3]> = Vec::new();
         for round in 0..rounds {
             // Read each time: nginx starts its workers after the port opens.
             let upstream_pids = upstream.pids();
-            let nginx_run = || measure(&nginx_url, (&nginx.pids(), &upstream_pids), seconds, connections);
-            let ours_run = || measure(&ours_url, (&[pid], &upstream_pids), seconds, connections);
-            // Alternate which side goes first, so drift during a round favours neither.
-            let pair = if round % 2 == 0 {
-                let nginx_result = nginx_run()?;
-                (nginx_result, ours_run()?)
-            } else {
-                let ours = ours_run()?;
-                (nginx_run()?, ours)
-            };
-            measured.push(pair);
+            let pids = [nginx.pids(), nginx_kong.pids(), vec![pid]];
+            // Rotate which side goes first, so drift during a round favours none.
+            let mut results: [Option<Measured>; 3] = [None; 3];
+            for step in 0..3 {
+                let side = (round + step) % 3;
+                results[side] = Some(measure(&urls[side], (&pids[side], &upstream_pids), seconds, connections)?);
+            }
+            let [Some(plain), Some(kong), Some(ours)] = results else { anyhow::bail!("a side was not measured") };
+            measured.push([plain, kong, ours]);
         }
-        measured.sort_by(|a, b| (a.1.run.rps / a.0.run.rps).total_cmp(&(b.1.run.rps / b.0.run.rps)));
-        let every: Vec<String> = measured.iter().map(|(n, g)| format!("{:.2}x", g.run.rps / n.run.rps)).collect();
-        let (nginx_result, ours) = measured[measured.len() / 2];
         memory.push((if routes == 1 { "1 route, after load" } else { "10,000 routes, after load" }, rss_mb(pid)));
-        rows.push((routes, nginx_result, ours, every.join(", ")));
+        rows.push((routes, median_round(&mut measured, 0)));
+        kong_rows.push((routes, median_round(&mut measured, 1)));
         drop(node);
         drop(nginx);
+        drop(nginx_kong);
         drop(upstream);
     }
     println!(
-        "Proxy vs nginx: wrk -t2 -c{connections} -d{seconds}s, same upstream (nginx `return 200 ok`), both with 2 \
-         workers; {rounds} rounds, the median round shown"
+        "Proxy vs nginx: wrk -t2 -c{connections} -d{seconds}s, same upstream (nginx `return 200 ok`), each proxy \
+         with 2 workers; {rounds} rounds, the median round shown"
     );
     println!();
-    println!(
-        "| routes | nginx req/s | gatehouse req/s | ratio | every round | nginx p99 | gatehouse p99 | nginx CPU/req \
-         | gatehouse CPU/req |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (routes, nginx, ours, every) in &rows {
-        let (n, g) = (nginx.run, ours.run);
-        println!(
-            "| {routes} | {:.0} | {:.0} | {:.2}x | {every} | {:.2} ms | {:.2} ms | {} | {} |",
-            n.rps,
-            g.rps,
-            g.rps / n.rps,
-            n.p99_ms,
-            g.p99_ms,
-            cpu_text(nginx.cpu_per_request),
-            cpu_text(ours.cpu_per_request)
-        );
-    }
+    print_ratio_table("nginx", &rows);
     println!();
     println!("CPU/req: the proxy's CPU time (user + kernel, all its threads) over the run, per request.");
+    println!();
+    println!(
+        "Against nginx doing the header work of Kong's nginx template (X-Forwarded-*, X-Real-IP and \
+         X-Kong-Request-Id up; latencies, Via and the request id down), which Gatehouse does too:"
+    );
+    println!();
+    print_ratio_table("nginx + Kong's headers", &kong_rows);
     println!();
     println!("Where the machine's CPU goes per request in the median rounds (user + kernel):");
     println!();
     println!("| routes | proxy under test | client (wrk) | upstream | proxy | proxy's share |");
     println!("|---|---|---|---|---|---|");
-    for (routes, nginx, ours, _) in &rows {
-        for (name, side) in [("nginx", nginx), ("gatehouse", ours)] {
+    for ((routes, (nginx, ours, _)), (_, (kong, _, _))) in rows.iter().zip(&kong_rows) {
+        for (name, side) in [("nginx", nginx), ("nginx + Kong's headers", kong), ("gatehouse", ours)] {
             let total = |(u, k): (f64, f64)| u + k;
             let all = total(side.client_cpu) + total(side.upstream_cpu) + total(side.cpu_per_request);
             println!(
