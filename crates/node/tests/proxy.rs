@@ -235,7 +235,7 @@ async fn ambiguous_request_framing_cannot_smuggle() {
 }
 
 #[tokio::test]
-async fn response_header_names_are_spelled_as_kong_sends_them() {
+async fn header_names_are_spelled_as_kong_sends_them() {
     let s = setup().await;
     s.create("/services", json!({"name": "svc", "url": s.echo.url()})).await;
     s.create("/services/svc/routes", json!({"paths": ["/echo"]})).await;
@@ -254,6 +254,31 @@ async fn response_header_names_are_spelled_as_kong_sends_them() {
         for name in names.into_iter().chain(["Date: "]) {
             assert!(error.contains(&format!("\r\n{name}")), "{name:?} in {error}");
         }
+    }
+    // Upstream, the forwarding headers are spelled as Kong's nginx template sets them.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", upstream.local_addr().expect("addr"));
+    s.create("/services", json!({"name": "raw", "url": upstream_url})).await;
+    s.create("/services/raw/routes", json!({"paths": ["/raw"]})).await;
+    let received = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut stream, _) = upstream.accept().await.expect("accept");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            if stream.read(&mut byte).await.expect("read") == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").await;
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let reply = raw_exchange(port, "GET /raw HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
+    let head = received.await.expect("upstream");
+    for name in ["X-Forwarded-For: ", "X-Real-IP: ", "X-Forwarded-Proto: ", "X-Kong-Request-Id: "] {
+        assert!(head.contains(&format!("\r\n{name}")), "{name:?} in {head}");
     }
 }
 
