@@ -1,13 +1,14 @@
 //! The plugin phases around a real proxied exchange: a plugin registered at run time changes the response
 //! head and body, and its log phase runs after the client already has the whole response.
 
+#[allow(dead_code)] // `listen` serves the other plugin tests; this one runs a worker thread.
 mod plugin_common;
 
 use bytes::Bytes;
 use gatehouse_plugins::runtime::{DynPlugin, Phases, Plugin};
 use gatehouse_plugins::{LogRecord, Registry, RequestCtx};
 use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
-use plugin_common::{listen, map, publish_with_plugins};
+use plugin_common::{map, publish_with_plugins};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,7 +90,13 @@ async fn response_phases_apply_and_logging_never_delays_the_response() {
     let plugin = map(json!({"id": "00000000-0000-4000-8000-000000000003", "name": "shouting", "enabled": true,
                             "protocols": ["http"], "config": {}}));
     publish_with_plugins(&proxy, Snapshot::build(&routes, &services, 1), &registry, &[plugin]);
-    let port = listen(&proxy, false).await;
+    // The proxy on a worker thread of its own, as the node runs it: the log phase's blocking sleep holds
+    // that thread, never the client's (on one shared runtime it held the client up and the order of the
+    // two tasks decided the test).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    std::mem::forget(stop_tx);
+    let _worker = proxy.serve_workers(([127, 0, 0, 1], port).into(), 1, None, stop).unwrap();
 
     let reply = reqwest::get(format!("http://127.0.0.1:{port}/old")).await.unwrap();
     assert_eq!(reply.status(), 200);
