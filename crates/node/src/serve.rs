@@ -74,6 +74,7 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         body_timeout: config.client_body_timeout,
         cpu_affinity: config.worker_cpu_affinity.clone(),
         max_header_bytes: usize::try_from(u64::from(buffers.count) * buffers.size).unwrap_or(usize::MAX),
+        max_request_line_bytes: usize::try_from(buffers.size).unwrap_or(usize::MAX),
         max_body_bytes: config.client_max_body_size,
         keepalive_pool_size: config.upstream_keepalive_pool_size as usize,
         keepalive_idle_timeout: Duration::from_secs(config.upstream_keepalive_idle_timeout),

@@ -309,3 +309,32 @@ async fn a_stalled_request_body_gets_408_after_kongs_nginx_http_client_body_time
         assert!(client.closed().await, "{host}: the connection closes after a 408");
     }
 }
+
+#[tokio::test]
+async fn a_request_line_longer_than_one_header_buffer_gets_414() {
+    let echo = EchoServer::start().await.expect("echo");
+    let node = node_with_echo(&echo).await;
+    let request = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: client.test\r\nAccept: application/json\r\n\r\n");
+    let long = format!("/{}", "a".repeat(9000));
+    let mut client = RawClient::connect(node.proxy_port).await;
+    client.send(&request(&long)).await;
+    let reply = client.response(false).await;
+    assert_eq!(reply.status_line, "HTTP/1.1 414 URI Too Long");
+    assert_eq!(reply.json()["message"], "URI too long");
+    assert!(client.closed().await, "nginx closes the connection after a 414");
+    // A line that fits in one 8k buffer (large_client_header_buffers' default) is served.
+    let mut client = RawClient::connect(node.proxy_port).await;
+    client.send(&request(&format!("/{}", "a".repeat(8000)))).await;
+    assert_eq!(client.response(false).await.status_line, "HTTP/1.1 200 OK");
+    // Larger buffers, set by Kong's name for the directive, let the long line through.
+    let env = vec![
+        ("KONG_NGINX_WORKER_PROCESSES".into(), "1".into()),
+        ("KONG_NGINX_HTTP_LARGE_CLIENT_HEADER_BUFFERS".into(), "4 16k".into()),
+    ];
+    let roomy = Node::start(binary(), NodeOptions { env, ..NodeOptions::default() }).await.expect("node");
+    roomy.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    roomy.create("/services/echo/routes", json!({"hosts": ["client.test"], "paths": ["/"]})).await;
+    let mut client = RawClient::connect(roomy.proxy_port).await;
+    client.send(&request(&long)).await;
+    assert_eq!(client.response(false).await.status_line, "HTTP/1.1 200 OK");
+}

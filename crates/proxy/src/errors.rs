@@ -18,6 +18,8 @@ pub enum ProxyError {
     BadRequest,
     /// The request body is larger than `client_max_body_size`.
     TooLarge,
+    /// The request line does not fit in one of `large_client_header_buffers`' buffers (nginx's 414).
+    UriTooLong,
     /// The client paused its request body for longer than `client_body_timeout`.
     RequestTimeout,
     /// The service's host name has no address.
@@ -34,6 +36,7 @@ impl ProxyError {
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BadRequest => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -49,6 +52,7 @@ impl ProxyError {
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
             ProxyError::BadRequest => "Bad request",
             ProxyError::TooLarge => "Payload too large",
+            ProxyError::UriTooLong => "URI too long",
             ProxyError::RequestTimeout => "Request timeout",
             ProxyError::NameResolution => "name resolution failed",
         }
@@ -74,7 +78,9 @@ impl ProxyError {
             let mut page = error_page::error_page(status, self.message(), request, request_id);
             // nginx keeps no connection open after these: the rest of what the client sent cannot be
             // trusted to frame the next request.
-            if matches!(self, ProxyError::BadRequest | ProxyError::TooLarge | ProxyError::RequestTimeout) {
+            let closing =
+                [ProxyError::BadRequest, ProxyError::TooLarge, ProxyError::RequestTimeout, ProxyError::UriTooLong];
+            if closing.contains(&self) {
                 page.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             }
             return page;

@@ -128,6 +128,18 @@ fn is_ambiguous(headers: &HeaderMap) -> bool {
     headers.contains_key(hyper::header::TRANSFER_ENCODING) || lengths.any(|other| other != first)
 }
 
+/// The length of an HTTP/1 request's line (`GET /target HTTP/1.1` and its CRLF); 0 for h2, which has none.
+fn request_line_length(parts: &hyper::http::request::Parts) -> usize {
+    if parts.version > hyper::Version::HTTP_11 {
+        return 0;
+    }
+    let uri = &parts.uri;
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3);
+    parts.method.as_str().len() + 1 + target + " HTTP/1.1\r\n".len()
+}
+
 pub async fn handle(
     proxy: &Proxy,
     request: Request<RequestBody>,
@@ -144,6 +156,9 @@ pub async fn handle(
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy);
+    }
+    if request_line_length(&parts) > options.max_request_line_bytes {
+        return finish(ProxyError::UriTooLong.response(request_id, &errors), request_id, proxy);
     }
     if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset

@@ -193,6 +193,9 @@ pub struct ProxyOptions {
     pub body_timeout: Duration,
     /// Largest request head accepted (request line plus headers), like nginx's `large_client_header_buffers`.
     pub max_header_bytes: usize,
+    /// Longest request line accepted: one of `large_client_header_buffers`' buffers, as in nginx; longer
+    /// gets 414.
+    pub max_request_line_bytes: usize,
     /// Largest request body accepted (`client_max_body_size`; 0 = no limit); larger bodies get 413.
     pub max_body_bytes: u64,
     /// Idle upstream connections kept per host.
@@ -229,6 +232,7 @@ impl Default for ProxyOptions {
             header_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             max_header_bytes: 4 * 8192 + 8192,
+            max_request_line_bytes: 8192,
             max_body_bytes: 0,
             keepalive_pool_size: 512,
             keepalive_idle_timeout: Duration::from_secs(60),
