@@ -213,11 +213,23 @@ async fn requests_hyper_serves_continue_the_same_connection() {
         assert!(client.closed().await);
     }
 
-    // A head larger than large_client_header_buffers (4 x 8 KiB by default): 431.
-    let mut client = RawClient::connect(node.proxy_port).await;
-    let huge = format!("GET / HTTP/1.1\r\nHost: client.test\r\nx-big: {}\r\n\r\n", "a".repeat(64 * 1024));
-    let _ = client.stream.write_all(huge.as_bytes()).await;
-    assert_eq!(client.response(false).await.status_line, "HTTP/1.1 431 Request Header Fields Too Large");
+    // Past large_client_header_buffers (4 x 8 KiB by default): a head too large in all, or one header line
+    // longer than a buffer, gets Kong's 400 (nginx's 494); a request line that never ends gets 414.
+    let cases = [
+        (format!("GET / HTTP/1.1\r\nHost: client.test\r\nx-big: {}\r\n\r\n", "a".repeat(64 * 1024)), 400),
+        (format!("GET / HTTP/1.1\r\nHost: client.test\r\nCookie: {}\r\n\r\n", "a".repeat(9000)), 400),
+        (format!("GET /{} HTTP/1.1\r\nHost: client.test\r\n\r\n", "a".repeat(64 * 1024)), 414),
+    ];
+    for (huge, status) in cases {
+        let mut client = RawClient::connect(node.proxy_port).await;
+        let _ = client.stream.write_all(huge.as_bytes()).await;
+        let reply = client.response(false).await;
+        assert!(reply.status_line.starts_with(&format!("HTTP/1.1 {status} ")), "{}", reply.status_line);
+        let message = if status == 400 { "Request header or cookie too large" } else { "URI too long" };
+        let body = String::from_utf8_lossy(&reply.body).into_owned();
+        assert!(body.starts_with(&format!("{message}\n")), "{body}");
+        assert!(client.closed().await);
+    }
 }
 
 #[tokio::test]

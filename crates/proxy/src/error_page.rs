@@ -285,6 +285,17 @@ pub struct ErrorRequest<'a> {
 }
 
 impl<'a> ErrorRequest<'a> {
+    /// For an answer given before a head could be read: the configured default format.
+    pub fn without_head(options: &'a crate::ProxyOptions) -> ErrorRequest<'a> {
+        ErrorRequest {
+            accept: None,
+            content_type: None,
+            http2: false,
+            default_type: options.error_default_type,
+            templates: &options.error_templates,
+        }
+    }
+
     pub fn of(parts: &hyper::http::request::Parts, options: &'a crate::ProxyOptions) -> ErrorRequest<'a> {
         // One pass over the (few) headers costs less than two hashed lookups, on every request.
         let (mut accept, mut content_type) = (None, None);

@@ -20,6 +20,9 @@ pub enum ProxyError {
     TooLarge,
     /// The request line does not fit in one of `large_client_header_buffers`' buffers (nginx's 414).
     UriTooLong,
+    /// A header line or the whole head is larger than `large_client_header_buffers` allows (nginx's 494,
+    /// which Kong's error handler answers as 400).
+    HeaderTooLarge,
     /// The client paused its request body for longer than `client_body_timeout`.
     RequestTimeout,
     /// The service's host name has no address.
@@ -34,7 +37,7 @@ impl ProxyError {
             ProxyError::HttpsRequired => StatusCode::UPGRADE_REQUIRED,
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::BadRequest | ProxyError::HeaderTooLarge => StatusCode::BAD_REQUEST,
             ProxyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UriTooLong => StatusCode::URI_TOO_LONG,
             ProxyError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -53,6 +56,7 @@ impl ProxyError {
             ProxyError::BadRequest => "Bad request",
             ProxyError::TooLarge => "Payload too large",
             ProxyError::UriTooLong => "URI too long",
+            ProxyError::HeaderTooLarge => "Request header or cookie too large",
             ProxyError::RequestTimeout => "Request timeout",
             ProxyError::NameResolution => "name resolution failed",
         }
@@ -78,8 +82,13 @@ impl ProxyError {
             let mut page = error_page::error_page(status, self.message(), request, request_id);
             // nginx keeps no connection open after these: the rest of what the client sent cannot be
             // trusted to frame the next request.
-            let closing =
-                [ProxyError::BadRequest, ProxyError::TooLarge, ProxyError::RequestTimeout, ProxyError::UriTooLong];
+            let closing = [
+                ProxyError::BadRequest,
+                ProxyError::TooLarge,
+                ProxyError::RequestTimeout,
+                ProxyError::UriTooLong,
+                ProxyError::HeaderTooLarge,
+            ];
             if closing.contains(&self) {
                 page.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             }

@@ -9,6 +9,8 @@
 //! malformed — hands the connection to hyper for the rest of its life, with the bytes read so far replayed,
 //! so hyper answers it exactly as it would have from the start.
 
+use crate::error_page::ErrorRequest;
+use crate::errors::ProxyError;
 use crate::forward;
 use crate::h1_codec::{has_token, header_at, Span, Spans};
 use crate::h1_response::ResponseWriter;
@@ -54,10 +56,13 @@ enum Parsed {
     HandOver,
     /// A head whose target or header values cannot be represented: 400, then close (as hyper does).
     Invalid,
+    /// A header line longer than one of `large_client_header_buffers`' buffers (nginx's 494).
+    TooLarge,
 }
 
 /// Parses the request at the start of `buf`, taking its head out of the buffer when this path serves it.
-fn parse_request(buf: &mut BytesMut) -> Parsed {
+/// `line_limit` is the longest header line accepted (one of `large_client_header_buffers`' buffers).
+fn parse_request(buf: &mut BytesMut, line_limit: usize) -> Parsed {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut spans = Spans::new();
     let mut request = httparse::Request::new(&mut []);
@@ -68,6 +73,10 @@ fn parse_request(buf: &mut BytesMut) -> Parsed {
             Ok(httparse::Status::Partial) => return Parsed::Partial,
             Err(_) => return Parsed::HandOver,
         };
+    // A head shorter than the limit cannot hold a longer line: the common case costs one comparison.
+    if length > line_limit && request.headers.iter().any(|h| h.name.len() + h.value.len() + 4 > line_limit) {
+        return Parsed::TooLarge;
+    }
     let (Some(method), Some(path), Some(1)) = (request.method, request.path, request.version) else {
         return Parsed::HandOver;
     };
@@ -117,6 +126,9 @@ enum Stop {
     Close,
     HandOver,
     Invalid,
+    /// The head or one of its lines is larger than `large_client_header_buffers` allows: Kong's answer
+    /// (414 for a request line, else 400), then close.
+    TooLarge(ProxyError),
 }
 
 /// Serves a plain connection until the client closes it, the node stops, or a request needs hyper.
@@ -131,6 +143,7 @@ pub(crate) async fn serve(
     // Bounded so that adding it to a clock reading cannot overflow.
     let header_timeout = proxy.options.header_timeout.min(Duration::from_secs(365 * 24 * 3600));
     let head_limit = proxy.options.max_header_bytes.max(8192);
+    let line_limit = proxy.options.max_request_line_bytes;
     let mut timer = LazyTimer::default();
     // One future for the connection's life as well: a new one per wait would register with the channel
     // each time.
@@ -142,12 +155,20 @@ pub(crate) async fn serve(
     tokio::pin!(stopping);
     loop {
         let deadline = Instant::now() + header_timeout;
-        let waited = next_request(&mut conn, head_limit, (deadline, &mut timer), stopping.as_mut()).await;
+        let limits = (head_limit, line_limit);
+        let waited = next_request(&mut conn, limits, (deadline, &mut timer), stopping.as_mut()).await;
         let (request, keep_alive) = match waited {
             Ok(pair) => pair,
             Err(Stop::Close) => return,
             Err(Stop::Invalid) => {
                 let _ = conn.writer.bad_request(&mut conn.stream).await;
+                return;
+            }
+            Err(Stop::TooLarge(error)) => {
+                // Nothing of the request can be trusted, not even its Accept: the default error format.
+                let page =
+                    error.response(forward::new_request_id().as_str(), &ErrorRequest::without_head(&proxy.options));
+                let _ = conn.writer.write(&mut conn.stream, Reply::Full(page), false, false).await;
                 return;
             }
             Err(Stop::HandOver) => {
@@ -173,18 +194,23 @@ pub(crate) async fn serve(
 /// Reads until a whole request head is in the buffer (or the connection ends, times out, or goes to hyper).
 async fn next_request(
     conn: &mut ClientConn,
-    head_limit: usize,
+    (head_limit, line_limit): (usize, usize),
     (deadline, timer): (Instant, &mut LazyTimer),
     mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<(Request<RequestBody>, bool), Stop> {
     loop {
         if !conn.read_buf.is_empty() {
-            match parse_request(&mut conn.read_buf) {
+            match parse_request(&mut conn.read_buf, line_limit) {
                 Parsed::Request(request, keep_alive) => return Ok((request, keep_alive)),
                 Parsed::Invalid => return Err(Stop::Invalid),
                 Parsed::HandOver => return Err(Stop::HandOver),
-                // hyper reads on to its own limit and answers 431.
-                Parsed::Partial if conn.read_buf.len() >= head_limit => return Err(Stop::HandOver),
+                Parsed::TooLarge => return Err(Stop::TooLarge(ProxyError::HeaderTooLarge)),
+                // Past the head's limit: 414 while the request line is still unfinished, as nginx.
+                Parsed::Partial if conn.read_buf.len() >= head_limit => {
+                    let in_request_line = !conn.read_buf.contains(&b'\n');
+                    let error = if in_request_line { ProxyError::UriTooLong } else { ProxyError::HeaderTooLarge };
+                    return Err(Stop::TooLarge(error));
+                }
                 Parsed::Partial => {}
             }
         }

@@ -3,7 +3,7 @@ use hyper::body::Body as _;
 
 fn parse(text: &[u8]) -> (Parsed, BytesMut) {
     let mut buf = BytesMut::from(text);
-    let parsed = parse_request(&mut buf);
+    let parsed = parse_request(&mut buf, 8192);
     (parsed, buf)
 }
 
@@ -69,4 +69,14 @@ fn a_target_the_uri_type_rejects_is_a_bad_request() {
     // httparse takes these targets; `http::Uri` does not (hyper answers them with 400 too).
     assert!(matches!(parse(b"GET /<a> HTTP/1.1\r\n\r\n").0, Parsed::Invalid));
     assert!(matches!(parse(b"GET a/b HTTP/1.1\r\n\r\n").0, Parsed::Invalid));
+}
+
+#[test]
+fn a_header_line_longer_than_one_buffer_is_too_large() {
+    let long = format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: {}\r\n\r\n", "c".repeat(8200));
+    assert!(matches!(parse(long.as_bytes()).0, Parsed::TooLarge));
+    // As large in all, but in lines that each fit: served.
+    let lines: String = (0..3).map(|i| format!("x-{i}: {}\r\n", "v".repeat(3000))).collect();
+    let (request, _, _) = served(format!("GET / HTTP/1.1\r\nHost: x\r\n{lines}\r\n").as_bytes());
+    assert_eq!(request.headers().len(), 4);
 }
