@@ -82,14 +82,14 @@ impl ProxyError {
             let mut page = error_page::error_page(status, self.message(), request, request_id);
             // nginx keeps no connection open after these: the rest of what the client sent cannot be
             // trusted to frame the next request.
-            let closing = [
-                ProxyError::BadRequest,
-                ProxyError::TooLarge,
-                ProxyError::RequestTimeout,
-                ProxyError::UriTooLong,
-                ProxyError::HeaderTooLarge,
-            ];
-            if closing.contains(&self) {
+            if matches!(
+                self,
+                ProxyError::BadRequest
+                    | ProxyError::TooLarge
+                    | ProxyError::RequestTimeout
+                    | ProxyError::UriTooLong
+                    | ProxyError::HeaderTooLarge
+            ) {
                 page.headers_mut().insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             }
             return page;
