@@ -67,6 +67,7 @@ impl CpuAffinity {
 }
 
 /// The CPUs this process may run on (its cpuset), ascending.
+#[cfg(target_os = "linux")]
 fn usable_cpus() -> Vec<usize> {
     match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
         Ok(set) => (0..nix::sched::CpuSet::count()).filter(|&cpu| set.is_set(cpu).unwrap_or(false)).collect(),
@@ -75,12 +76,24 @@ fn usable_cpus() -> Vec<usize> {
 }
 
 /// Pins the calling thread to `cpus`.
-fn pin_current_thread(cpus: &[usize]) -> nix::Result<()> {
+#[cfg(target_os = "linux")]
+fn pin_current_thread(cpus: &[usize]) -> std::io::Result<()> {
     let mut set = nix::sched::CpuSet::new();
     for &cpu in cpus {
         set.set(cpu)?;
     }
-    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+    Ok(nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?)
+}
+
+/// Elsewhere (`sched_setaffinity` is Linux's) `auto` pins nothing and masks are refused with a warning.
+#[cfg(not(target_os = "linux"))]
+fn usable_cpus() -> Vec<usize> {
+    Vec::new()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_current_thread(_cpus: &[usize]) -> std::io::Result<()> {
+    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "CPU affinity is set on Linux only"))
 }
 
 fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
