@@ -68,14 +68,7 @@ async fn collect(request: Request, limit: usize) -> Result<axum::body::Bytes, Re
 
 /// Whether reading a body failed because the client paused for longer than `client_body_timeout`.
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error.is::<TimeoutError>() {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<TimeoutError>())
 }
 
 /// nginx's answer to a stalled body (`client_body_timeout`); the connection closes after it.
