@@ -149,7 +149,7 @@ mod tests {
     struct NoDns;
 
     impl Resolve for NoDns {
-        fn resolve(&self, _host: &str, _port: u16) -> Vec<std::net::SocketAddr> {
+        fn resolve(&self, _host: &str, _port: u16) -> gatehouse_proxy::balancer::Addresses {
             Vec::new()
         }
     }

@@ -111,6 +111,8 @@ fn dns_settings(config: &Config) -> anyhow::Result<gatehouse_proxy::dns::DnsSett
         not_found_ttl: seconds(config.dns_not_found_ttl),
         error_ttl: seconds(config.dns_error_ttl),
         cache_size: config.dns_cache_size as usize,
+        // The configuration only accepts the five words.
+        order: config.dns_order.iter().filter_map(|word| gatehouse_proxy::dns::RecordKind::parse(word)).collect(),
     })
 }
 

@@ -33,8 +33,9 @@ pub(crate) struct Destination<'a> {
     pub buffer_request: bool,
     /// The service's own upstream TLS settings, when it has any.
     pub tls: Option<&'a UpstreamTls>,
-    /// The address the service's host name resolved to for this request (no balancer, not gRPC).
-    pub resolved: Option<std::net::IpAddr>,
+    /// The address the service's host name resolved to for this request, with the port an SRV entry
+    /// gave or the service's (no balancer, not gRPC).
+    pub resolved: Option<SocketAddr>,
     /// `X-Forwarded-*`, `X-Real-IP` and the request id, added as the request goes out.
     pub forwarded: crate::headers::Forwarded<'a>,
     /// When forwarding began: the clock of a bodiless request's first attempt (one reading less).
@@ -195,6 +196,15 @@ pub(crate) fn pick_first(
     balancer.pick(&input, &[]).ok_or(ProxyError::NoPeer)
 }
 
+/// A `Host` value: the name, with the port unless it is the scheme's default.
+fn with_port(host: &str, port: u16, tls: bool) -> String {
+    if (port == 80 && !tls) || (port == 443 && tls) {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 impl Destination<'_> {
     /// The upstream URI: the balancer's pick, the service host's resolved address, or (gRPC) the service
     /// host itself. For `https` services whose upstream `Host` differs from the address connected to, it
@@ -202,7 +212,7 @@ impl Destination<'_> {
     /// would send the URI as `:authority`, so `grpcs` keeps the address.)
     fn uri(&self, pick: Option<&Pick>, host: Option<&HeaderValue>) -> Result<Uri, ProxyError> {
         let service = self.service;
-        let target = pick.map(|p| p.addr).or_else(|| self.resolved.map(|ip| SocketAddr::new(ip, service.port)));
+        let target = pick.map(|p| p.addr).or(self.resolved);
         let ssl_name = host
             .filter(|_| service.protocol == "https")
             .and_then(|h| h.to_str().ok())
@@ -234,19 +244,21 @@ impl Destination<'_> {
         let text = match (self.balancer, pick) {
             (Some(b), Some(p)) => match b.host_header() {
                 Some(h) => h.to_string(),
-                None if (p.target_port == 80 && !tls) || (p.target_port == 443 && tls) => p.target_host.to_string(),
-                None => format!("{}:{}", p.target_host, p.target_port),
+                // The address's port: an SRV entry's where it gave one (Kong's `balancer_data.port`).
+                None => with_port(&p.target_host, p.addr.port(), tls),
             },
-            _ => return self.service.host_value.clone(),
+            // An SRV entry's own port shows in the Host, as in Kong.
+            _ => match self.resolved {
+                Some(addr) if addr.port() != self.service.port => with_port(&self.service.host, addr.port(), tls),
+                _ => return self.service.host_value.clone(),
+            },
         };
         HeaderValue::from_str(&text).ok()
     }
 
     /// The address a plain-`http` request connects to, when it is known without a name lookup.
     fn address(&self, pick: Option<&Pick>) -> Option<SocketAddr> {
-        pick.map(|p| p.addr)
-            .or_else(|| self.resolved.map(|ip| SocketAddr::new(ip, self.service.port)))
-            .or(self.service.address)
+        pick.map(|p| p.addr).or(self.resolved).or(self.service.address)
     }
 
     fn prepare(&self, request: &mut Request<impl Body>, pick: Option<&Pick>) -> Result<(), ProxyError> {

@@ -283,7 +283,7 @@ pub async fn handle(
     };
     let resolved = match (&balancer, service.resolve_per_request) {
         (None, true) => match Box::pin(proxy.dns.pick(&service.host)).await {
-            Ok(ip) => Some(ip),
+            Ok((ip, port)) => Some(std::net::SocketAddr::new(ip, port.unwrap_or(service.port))),
             Err(e) => {
                 tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
                 return finish(ProxyError::NameResolution.response(request_id, &errors), request_id, proxy);

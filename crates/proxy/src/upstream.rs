@@ -158,8 +158,9 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
         }
         let (dns, address) = (self.dns.clone(), address.to_owned());
         Box::pin(async move {
-            let found = dns.lookup(&address).await.map_err(std::io::Error::other)?;
-            Ok(found.ips.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)).collect::<Vec<_>>().into_iter())
+            // hyper's connector puts the URI's port on every address, so an SRV entry's port is not used.
+            let (found, _) = dns.addresses(&address, 0).await.map_err(std::io::Error::other)?;
+            Ok(found.into_iter().map(|(addr, _)| addr).collect::<Vec<_>>().into_iter())
         })
     }
 }

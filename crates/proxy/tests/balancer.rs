@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 struct FakeDns(HashMap<String, Vec<SocketAddr>>);
 
 impl Resolve for FakeDns {
-    fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr> {
-        self.0.get(host).map(|ips| ips.iter().map(|a| SocketAddr::new(a.ip(), port)).collect()).unwrap_or_default()
+    fn resolve(&self, host: &str, port: u16) -> gatehouse_proxy::balancer::Addresses {
+        let found = self.0.get(host).map(|ips| ips.iter().map(|a| (SocketAddr::new(a.ip(), port), None)).collect());
+        found.unwrap_or_default()
     }
 }
 

@@ -337,6 +337,7 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
         dns_not_found_ttl: get.num("dns_not_found_ttl").unwrap_or(30.0),
         dns_error_ttl: get.num("dns_error_ttl").unwrap_or(1.0),
         dns_cache_size: get.u32("dns_cache_size").unwrap_or(10_000),
+        dns_order: get.list("dns_order"),
         upstream_keepalive_max_requests: get.int("upstream_keepalive_max_requests").unwrap_or(10000),
         upstream_keepalive_idle_timeout: get.int("upstream_keepalive_idle_timeout").unwrap_or(60),
         worker_processes: get.int("nginx_worker_processes").and_then(|n| usize::try_from(n).ok()),

@@ -28,6 +28,8 @@ pub(crate) enum Kind {
     Plugins,
     /// Comma separated header tokens from the allowed set (case-insensitive), or `off`.
     Headers(&'static [&'static str]),
+    /// Comma separated words from the allowed set (case-insensitive, no `off`).
+    Words(&'static [&'static str]),
     /// Comma separated IPs / CIDR blocks / `unix:`.
     TrustedIps,
     /// A UUID.
@@ -82,6 +84,8 @@ pub(crate) const HEADER_TOKENS: &[&str] = &[
 ];
 /// Accepted entries of `headers_upstream`.
 pub(crate) const UPSTREAM_HEADER_TOKENS: &[&str] = &["x-kong-request-id"];
+/// `dns_order`'s words (Kong's conf_loader accepts them in any case).
+pub(crate) const DNS_RECORD_TYPES: &[&str] = &["last", "srv", "a", "aaaa", "cname"];
 
 /// Every known property. Names are Kong's (`kong.conf`) where Kong has one.
 #[rustfmt::skip]
@@ -158,6 +162,7 @@ pub(crate) const KEYS: &[KeyDef] = &[
     k("dns_not_found_ttl", NUM, Some("30")),
     k("dns_error_ttl", NUM, Some("1")),
     k("dns_cache_size", U32_POS, Some("10000")),
+    k("dns_order", Kind::Words(DNS_RECORD_TYPES), Some("LAST,SRV,A,CNAME")),
     k("lua_ssl_verify_depth", Kind::Int { min: 0, max: 100 }, Some("1")),
     k("upstream_keepalive_max_requests", U64, Some("10000")),
     k("upstream_keepalive_idle_timeout", U64, Some("60")),
@@ -242,7 +247,6 @@ const KONG_ONLY: &[&str] = &[
     "declarative_config",
     "declarative_config_string",
     "db_cache_warmup_entities",
-    "dns_order",
     "dns_no_sync",
     "new_dns_client",
     "resolver_address",

@@ -149,6 +149,8 @@ pub struct Config {
     /// Seconds.
     pub dns_error_ttl: f64,
     pub dns_cache_size: u32,
+    /// `dns_order`, lower-cased record type words.
+    pub dns_order: Vec<String>,
     pub upstream_keepalive_max_requests: u64,
     /// Seconds.
     pub upstream_keepalive_idle_timeout: u64,

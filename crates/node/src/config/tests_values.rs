@@ -174,3 +174,9 @@ fn get_returns_typed_values() {
     assert_eq!(c.get("pg_ssl"), Some(&Value::Bool(false)));
     assert_eq!(c.get("nope"), None);
 }
+
+#[test]
+fn dns_order_defaults_to_kongs_and_reads_any_case() {
+    assert_eq!(load("").dns_order, ["last", "srv", "a", "cname"]);
+    assert_eq!(load("dns_order = SRV, aaaa,A\n").dns_order, ["srv", "aaaa", "a"]);
+}

@@ -119,7 +119,8 @@ pub(crate) fn parse_value(def: &KeyDef, raw: &str) -> Result<Value, String> {
         Kind::List => Ok(Value::List(split_list(raw))),
         Kind::Listen => parse_listeners(name, raw).map(Value::Listeners),
         Kind::Plugins => parse_plugins(raw).map(Value::List),
-        Kind::Headers(allowed) => parse_headers(name, raw, allowed).map(Value::List),
+        Kind::Headers(allowed) => parse_words(name, raw, allowed, true).map(Value::List),
+        Kind::Words(allowed) => parse_words(name, raw, allowed, false).map(Value::List),
         Kind::TrustedIps => {
             let items = split_list(raw);
             match items.iter().find(|item| !valid_trusted_ip(item)) {
@@ -192,12 +193,14 @@ fn parse_plugins(raw: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// `headers` / `headers_upstream`: tokens from `allowed` (case-insensitive, lower-cased) or `off`.
-fn parse_headers(name: &str, raw: &str, allowed: &[&str]) -> Result<Vec<String>, String> {
+/// Tokens from `allowed` (case-insensitive, lower-cased), and `off` where `off_allowed` (`headers`,
+/// `headers_upstream`; not `dns_order`).
+fn parse_words(name: &str, raw: &str, allowed: &[&str], off_allowed: bool) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for item in split_list(raw) {
         let lower = item.to_ascii_lowercase();
-        if lower != "off" && !allowed.contains(&lower.as_str()) {
+        let off = off_allowed && lower == "off";
+        if !off && !allowed.contains(&lower.as_str()) {
             return Err(format!("{name}: invalid entry '{item}'"));
         }
         out.push(lower);

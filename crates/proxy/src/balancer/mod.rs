@@ -18,7 +18,7 @@ pub use config::Algorithm;
 pub use hash::{xxhash32, HashInput, Lookup};
 pub use health::{InFlightGuard, Outcome};
 pub(crate) use resolve::{parse_ip, unbracketed};
-pub use resolve::{DnsResolver, Resolve};
+pub use resolve::{Addresses, DnsResolver, Resolve};
 
 use config::UpstreamConfig;
 use hash::EMPTY;
@@ -59,13 +59,15 @@ pub(crate) struct TargetInfo {
     pub port: u16,
     pub weight: u32,
     pub entries: Range<usize>,
+    /// The name resolved to SRV entries (the health report says `SRV`).
+    pub srv: bool,
 }
 
 /// One resolved address of one target.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub addr: SocketAddr,
-    /// The target's weight; 0 keeps the entry for reporting only.
+    /// The target's weight, or its SRV entry's; 0 keeps the entry for reporting only.
     pub weight: u32,
     pub target: usize,
     pub state: Arc<AddrState>,
@@ -117,13 +119,16 @@ impl Balancer {
             let (host, port) = resolve::split_target(raw);
             let weight = weight_of(entity);
             let mut addrs = match resolve::parse_ip(host) {
-                Some(ip) => vec![SocketAddr::new(ip, port)],
+                Some(ip) => vec![(SocketAddr::new(ip, port), None)],
                 None => resolver.resolve(host, port),
             };
             let mut seen = std::collections::HashSet::new();
-            addrs.retain(|a| seen.insert(*a));
+            addrs.retain(|(a, _)| seen.insert(*a));
             let start = entries.len();
-            for addr in addrs {
+            let srv = addrs.iter().any(|(_, srv_weight)| srv_weight.is_some());
+            for (addr, srv_weight) in addrs {
+                // A weight-0 target stays out of rotation whatever its SRV entries say.
+                let weight = if weight == 0 { 0 } else { srv_weight.unwrap_or(weight) };
                 let state = states
                     .entry(addr)
                     .or_insert_with(|| match prev.and_then(|p| p.states.get(&addr)) {
@@ -144,6 +149,7 @@ impl Balancer {
                 port,
                 weight,
                 entries: start..entries.len(),
+                srv,
             });
         }
         // Latency slow start: new addresses begin at the average of the known ones.

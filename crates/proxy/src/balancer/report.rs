@@ -87,6 +87,7 @@ impl Balancer {
             .collect();
         let dns = match entries.first() {
             None => "dns server error: name resolution failed",
+            Some(_) if target.srv => "SRV",
             Some(e) if e.addr.is_ipv6() => "AAAA",
             Some(_) => "A",
         };

@@ -1,16 +1,18 @@
 //! Name resolution for targets, done when a balancer is built and again when its answers expire (never on
 //! the request path).
 
+pub use crate::dns::Addresses;
 use crate::dns::Dns;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Turns a target hostname into addresses; a trait so tests and the node can supply their own DNS.
 pub trait Resolve: Send + Sync {
-    /// All addresses of `host` with `port`; an empty list means the name did not resolve (DNS_ERROR).
-    fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr>;
+    /// All addresses of `host` with `port` (or an SRV entry's), each with its SRV entry's weight, which
+    /// replaces the target's as in Kong; an empty list means the name did not resolve (DNS_ERROR).
+    fn resolve(&self, host: &str, port: u16) -> Addresses;
 
     /// When the answer for `host` expires and the targets using it should be resolved again.
     fn expires(&self, _host: &str) -> Option<Instant> {
@@ -34,9 +36,9 @@ impl DnsResolver {
 }
 
 impl Resolve for DnsResolver {
-    fn resolve(&self, host: &str, port: u16) -> Vec<SocketAddr> {
-        let (mut addrs, expiry): (Vec<SocketAddr>, _) = match self.runtime.block_on(self.dns.lookup(host)) {
-            Ok(found) => (found.ips.iter().map(|ip| SocketAddr::new(*ip, port)).collect(), found.valid_until),
+    fn resolve(&self, host: &str, port: u16) -> Addresses {
+        let (mut addrs, expiry) = match self.runtime.block_on(self.dns.addresses(host, port)) {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(host, error = %e, "balancer could not resolve target");
                 // Kong retries a failed name after `dns_error_ttl`.
