@@ -130,8 +130,19 @@ async fn srv_names_spread_requests_by_weight_on_the_entries_ports() {
     let expected_hosts = [format!("api.service.consul:{heavy_port}"), format!("api.service.consul:{light_port}")];
     assert!(hosts.iter().all(|h| expected_hosts.contains(h)), "Host carries the entry's port: {hosts:?}");
 
-    let (servers, _) = served_by(&node, "/pooled", 40).await;
+    let (servers, hosts) = served_by(&node, "/pooled", 40).await;
     assert_eq!(servers.len(), 2, "a target's SRV entries become its addresses: {servers:?}");
+    let expected_hosts = [format!("api.service.consul:{heavy_port}"), format!("api.service.consul:{light_port}")];
+    assert!(hosts.iter().all(|h| expected_hosts.contains(h)), "Host: the target's name: {hosts:?}");
+    // `use_srv_name`: the Host names the SRV entry's target instead.
+    node.create("/upstreams", json!({"name": "named", "use_srv_name": true})).await;
+    node.create("/upstreams/named/targets", json!({"target": "api.service.consul:9"})).await;
+    node.create("/services", json!({"name": "named", "url": "http://named/"})).await;
+    node.create("/services/named/routes", json!({"paths": ["/named"]})).await;
+    let (_, hosts) = served_by(&node, "/named", 8).await;
+    let expected_hosts = [format!("node1.consul:{heavy_port}"), format!("node2.consul:{light_port}")];
+    assert!(hosts.iter().all(|h| expected_hosts.contains(h)), "use_srv_name: {hosts:?}");
+    assert!(hosts.contains(&expected_hosts[1]), "both entries serve: {hosts:?}");
     let (status, health) =
         node.admin(reqwest::Method::GET, "/upstreams/pool/health?balancer_health=1", json!(null)).await;
     assert_eq!(status, 200);

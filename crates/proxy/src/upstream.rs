@@ -160,7 +160,7 @@ impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for 
         Box::pin(async move {
             // hyper's connector puts the URI's port on every address, so an SRV entry's port is not used.
             let (found, _) = dns.addresses(&address, 0).await.map_err(std::io::Error::other)?;
-            Ok(found.into_iter().map(|(addr, _)| addr).collect::<Vec<_>>().into_iter())
+            Ok(found.into_iter().map(|a| a.addr).collect::<Vec<_>>().into_iter())
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Behaviour of the Kong-compatible balancer: algorithms, hashing sources, passive/active health.
 
-use gatehouse_proxy::balancer::{xxhash32, Balancer, HashInput, Outcome, Resolve};
+use gatehouse_proxy::balancer::{xxhash32, Address, Addresses, Balancer, HashInput, Outcome, Resolve};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +14,9 @@ use tokio::net::TcpListener;
 struct FakeDns(HashMap<String, Vec<SocketAddr>>);
 
 impl Resolve for FakeDns {
-    fn resolve(&self, host: &str, port: u16) -> gatehouse_proxy::balancer::Addresses {
-        let found = self.0.get(host).map(|ips| ips.iter().map(|a| (SocketAddr::new(a.ip(), port), None)).collect());
+    fn resolve(&self, host: &str, port: u16) -> Addresses {
+        let address = |a: &SocketAddr| Address { addr: SocketAddr::new(a.ip(), port), srv: None };
+        let found = self.0.get(host).map(|ips| ips.iter().map(address).collect());
         found.unwrap_or_default()
     }
 }

@@ -72,6 +72,8 @@ pub(crate) struct UpstreamConfig {
     pub cookie_path: String,
     pub slots: usize,
     pub host_header: Option<String>,
+    /// `use_srv_name`: the `Host` (and SNI) of an address from an SRV entry is the entry's name.
+    pub use_srv_name: bool,
     /// The upstream's `client_certificate` id: presented when the service sets none (Kong's fallback).
     pub client_certificate: Option<String>,
     pub active: ActiveConfig,
@@ -203,6 +205,7 @@ impl UpstreamConfig {
             cookie_path: string(up, "hash_on_cookie_path").unwrap_or_else(|| "/".to_owned()),
             slots: slots.min(1 << 20),
             host_header: string(up, "host_header"),
+            use_srv_name: upstream.get("use_srv_name").and_then(Value::as_bool).unwrap_or(false),
             client_certificate: string(obj(up, "client_certificate"), "id"),
             active: ActiveConfig {
                 kind,

@@ -18,7 +18,7 @@ pub use config::Algorithm;
 pub use hash::{xxhash32, HashInput, Lookup};
 pub use health::{InFlightGuard, Outcome};
 pub(crate) use resolve::{parse_ip, unbracketed};
-pub use resolve::{Addresses, DnsResolver, Resolve};
+pub use resolve::{Address, Addresses, DnsResolver, Resolve};
 
 use config::UpstreamConfig;
 use hash::EMPTY;
@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 pub struct Pick {
     /// Where to connect.
     pub addr: SocketAddr,
-    /// Hostname of the target as stored (no port), for the upstream `Host` header when `preserve_host`
-    /// is off and no `host_header` is set, and for SNI.
+    /// Hostname of the target as stored (no port), or of its SRV entry under `use_srv_name`, for the
+    /// upstream `Host` header when `preserve_host` is off and no `host_header` is set, and for SNI.
     pub target_host: Arc<str>,
     /// Port of the target as stored (with the hostname, forms the `Host` header).
     pub target_port: u16,
@@ -70,6 +70,8 @@ pub(crate) struct Entry {
     /// The target's weight, or its SRV entry's; 0 keeps the entry for reporting only.
     pub weight: u32,
     pub target: usize,
+    /// The name for the upstream `Host` and SNI: the target's, or its SRV entry's (`use_srv_name`).
+    pub host: Arc<str>,
     pub state: Arc<AddrState>,
 }
 
@@ -119,16 +121,25 @@ impl Balancer {
             let (host, port) = resolve::split_target(raw);
             let weight = weight_of(entity);
             let mut addrs = match resolve::parse_ip(host) {
-                Some(ip) => vec![(SocketAddr::new(ip, port), None)],
+                Some(ip) => vec![Address { addr: SocketAddr::new(ip, port), srv: None }],
                 None => resolver.resolve(host, port),
             };
             let mut seen = std::collections::HashSet::new();
-            addrs.retain(|(a, _)| seen.insert(*a));
+            addrs.retain(|a| seen.insert(a.addr));
             let start = entries.len();
-            let srv = addrs.iter().any(|(_, srv_weight)| srv_weight.is_some());
-            for (addr, srv_weight) in addrs {
+            let srv = addrs.iter().any(|a| a.srv.is_some());
+            let target_host: Arc<str> = Arc::from(host);
+            for Address { addr, srv } in addrs {
                 // A weight-0 target stays out of rotation whatever its SRV entries say.
-                let weight = if weight == 0 { 0 } else { srv_weight.unwrap_or(weight) };
+                let weight = match &srv {
+                    Some((srv_weight, _)) if weight > 0 => *srv_weight,
+                    _ => weight,
+                };
+                // Kong's `hostHeader`: the SRV entry's name under `use_srv_name`, else the target's.
+                let host = match srv {
+                    Some((_, name)) if cfg.use_srv_name => name,
+                    _ => Arc::clone(&target_host),
+                };
                 let state = states
                     .entry(addr)
                     .or_insert_with(|| match prev.and_then(|p| p.states.get(&addr)) {
@@ -140,12 +151,12 @@ impl Balancer {
                         }
                     })
                     .clone();
-                entries.push(Entry { addr, weight, target: infos.len(), state });
+                entries.push(Entry { addr, weight, target: infos.len(), host, state });
             }
             infos.push(TargetInfo {
                 entity: entity.clone(),
                 raw: raw.to_owned(),
-                host: Arc::from(host),
+                host: target_host,
                 port,
                 weight,
                 entries: start..entries.len(),
@@ -306,7 +317,7 @@ impl Balancer {
         let guard = (self.cfg.algorithm == Algorithm::LeastConnections).then(|| InFlightGuard::acquire(&entry.state));
         Some(Pick {
             addr: entry.addr,
-            target_host: Arc::clone(&target.host),
+            target_host: Arc::clone(&entry.host),
             target_port: target.port,
             guard,
             set_cookie: None,

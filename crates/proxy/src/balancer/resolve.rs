@@ -1,8 +1,8 @@
 //! Name resolution for targets, done when a balancer is built and again when its answers expire (never on
 //! the request path).
 
-pub use crate::dns::Addresses;
 use crate::dns::Dns;
+pub use crate::dns::{Address, Addresses};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};

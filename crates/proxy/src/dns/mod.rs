@@ -77,8 +77,17 @@ pub struct Resolved {
     pub valid_until: Instant,
 }
 
-/// Addresses to connect to, each with the weight its SRV entry gives it (`None`: not from SRV).
-pub type Addresses = Vec<(SocketAddr, Option<u32>)>;
+/// One address a name stands for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Address {
+    pub addr: SocketAddr,
+    /// The SRV entry it came from: the entry's weight (which replaces a balancer target's, as in Kong)
+    /// and its target name (the upstream `Host` under `use_srv_name`).
+    pub srv: Option<(u32, Arc<str>)>,
+}
+
+/// Every address a name stands for.
+pub type Addresses = Vec<Address>;
 
 /// How many SRV or CNAME steps a name may take before it counts as a loop.
 const MAX_DEPTH: usize = 5;
@@ -246,22 +255,25 @@ impl Dns {
         let found = self.lookup(host).await?;
         let entries = match found.records {
             Records::Ips(ips) => {
-                let addresses = ips.into_iter().map(|ip| (SocketAddr::new(ip, port), None)).collect();
+                let addresses =
+                    ips.into_iter().map(|ip| Address { addr: SocketAddr::new(ip, port), srv: None }).collect();
                 return Ok((addresses, found.valid_until));
             }
             Records::Srv(entries) => entries,
         };
         let (mut addresses, mut valid_until) = (Vec::new(), found.valid_until);
         for entry in entries {
-            let (port, weight) = (entry.port_or(port), Some(entry.effective_weight()));
+            let port = entry.port_or(port);
+            let srv = Some((entry.effective_weight(), Arc::<str>::from(&*entry.target)));
             if let Ok(ip) = entry.target.parse::<IpAddr>() {
-                addresses.push((SocketAddr::new(ip, port), weight));
+                addresses.push(Address { addr: SocketAddr::new(ip, port), srv });
                 continue;
             }
             match self.lookup_within(&entry.target, MAX_DEPTH - 1).await {
                 Ok(Resolved { records: Records::Ips(ips), valid_until: until }) => {
                     valid_until = valid_until.min(until);
-                    addresses.extend(ips.into_iter().map(|ip| (SocketAddr::new(ip, port), weight)));
+                    let each = |ip| Address { addr: SocketAddr::new(ip, port), srv: srv.clone() };
+                    addresses.extend(ips.into_iter().map(each));
                 }
                 Ok(_) => tracing::warn!(host, target = %entry.target, "SRV target is itself an SRV name; skipped"),
                 Err(e) => tracing::warn!(host, error = %e, "SRV target does not resolve; skipped"),
