@@ -142,3 +142,34 @@ async fn active_checks_take_a_dead_target_out_and_bring_it_back() {
     .expect("active checks bring the target back");
     accept.abort();
 }
+
+/// Kong's algorithms retry differently: round-robin comes back round to addresses that failed, so a
+/// request to dead targets ends with the last failure (502) once its retries are spent; latency retries
+/// each address once and then has no peer left, which Kong's balancer phase answers with 503.
+#[tokio::test]
+async fn retries_end_as_each_algorithm_ends_them_in_kong() {
+    let s = Setup::start().await;
+    let dead = [free_port(), free_port()];
+    for (name, algorithm) in [("rr.test", "round-robin"), ("latency.test", "latency"), ("lc.test", "least-connections")]
+    {
+        s.post("/upstreams", json!({"name": name, "algorithm": algorithm})).await;
+        for port in dead {
+            s.post(&format!("/upstreams/{name}/targets"), json!({"target": format!("127.0.0.1:{port}")})).await;
+        }
+        let service = s.post("/services", json!({"host": name, "retries": 4})).await;
+        let path = format!("/{}", algorithm);
+        s.post(&format!("/services/{}/routes", service["id"].as_str().unwrap_or_default()), json!({"paths": [path]}))
+            .await;
+    }
+    let expected = [
+        ("/round-robin", 502, "An invalid response was received from the upstream server"),
+        ("/least-connections", 502, "An invalid response was received from the upstream server"),
+        ("/latency", 503, "The upstream server is currently unavailable"),
+    ];
+    for (path, status, message) in expected {
+        let reply = s.client.get(format!("{}{path}", s.node.proxy_url())).send().await.expect("proxy");
+        assert_eq!(reply.status().as_u16(), status, "{path}");
+        let body: Value = reply.json().await.expect("json");
+        assert_eq!(body["message"], message, "{path}");
+    }
+}

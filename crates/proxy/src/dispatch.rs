@@ -1,7 +1,7 @@
 //! Sending a routed request to its upstream: straight to the service's host, or through the upstream's
 //! load balancer (target choice, `Host` header, passive health reports, retries on other targets).
 
-use crate::balancer::{Balancer, HashInput, Outcome, Pick};
+use crate::balancer::{Algorithm, Balancer, HashInput, Outcome, Pick};
 use crate::errors::ProxyError;
 use crate::h1_pool::{self, KeepAlive, SendError, UpstreamBody};
 use crate::raw_fields::RawFields;
@@ -293,16 +293,26 @@ impl Destination<'_> {
         self.report(pick, if timed_out { Outcome::Timeout } else { Outcome::TcpFailure }, started);
     }
 
-    /// Before a retry: with a balancer, moves `pick` to the next target, skipping those already tried.
+    /// Before a retry: with a balancer, moves `pick` on as Kong's algorithm does on a retry. Round-robin
+    /// takes the next wheel position and consistent hashing keeps its point, so both may come back to
+    /// the address that failed (a single-target upstream retries its target); least-connections skips
+    /// the addresses that failed until all have, then starts over; latency skips them and gives up once
+    /// every address has failed. Unhealthy addresses are always skipped.
     fn retry_target(&self, pick: &mut Option<Pick>, tried: &mut Vec<SocketAddr>) -> Result<(), ProxyError> {
         let Some(previous) = pick.take() else { return Ok(()) };
         tried.push(previous.addr);
         let b = self.balancer.ok_or(ProxyError::BadGateway)?;
-        let next = match previous.hash {
-            Some(hash) => b.pick_with_hash(hash, tried),
-            None => b.pick(&HashInput::default(), tried),
+        let any = HashInput::default();
+        let next = match (b.algorithm(), previous.hash) {
+            (_, Some(hash)) => b.pick_with_hash(hash, &[]),
+            (Algorithm::LeastConnections, None) => b.pick(&any, tried).or_else(|| {
+                tried.clear();
+                b.pick(&any, &[])
+            }),
+            (Algorithm::Latency, None) if b.address_count() > 1 => b.pick(&any, tried),
+            _ => b.pick(&any, &[]),
         };
-        *pick = Some(next.ok_or(ProxyError::BadGateway)?);
+        *pick = Some(next.ok_or(ProxyError::RetryNoPeer)?);
         Ok(())
     }
 }

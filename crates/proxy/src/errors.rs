@@ -12,8 +12,11 @@ pub enum ProxyError {
     NoService,
     HttpsRequired,
     BadGateway,
-    /// Every target of the upstream is unhealthy (or none is left to retry).
+    /// Every target of the upstream is unhealthy when the request first picks one.
     NoPeer,
+    /// No target is left for a retry (every one unhealthy, or the latency algorithm has tried them all):
+    /// Kong's balancer phase exits with 503, which its error handler answers.
+    RetryNoPeer,
     Timeout,
     BadRequest,
     /// The request body is larger than `client_max_body_size`.
@@ -33,7 +36,9 @@ impl ProxyError {
     pub fn status(self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoService | ProxyError::NoPeer | ProxyError::NameResolution => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoService | ProxyError::NoPeer | ProxyError::RetryNoPeer | ProxyError::NameResolution => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::HttpsRequired => StatusCode::UPGRADE_REQUIRED,
             ProxyError::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -53,6 +58,7 @@ impl ProxyError {
             ProxyError::BadGateway => "An invalid response was received from the upstream server",
             ProxyError::Timeout => "The upstream server is timing out",
             ProxyError::NoPeer => "failure to get a peer from the ring-balancer",
+            ProxyError::RetryNoPeer => "The upstream server is currently unavailable",
             ProxyError::BadRequest => "Bad request",
             ProxyError::TooLarge => "Payload too large",
             ProxyError::UriTooLong => "URI too long",

@@ -218,6 +218,11 @@ impl Balancer {
         self.cfg.algorithm
     }
 
+    /// Addresses that take part in balancing (weight above 0), healthy or not.
+    pub fn address_count(&self) -> usize {
+        self.entries.iter().filter(|e| e.weight > 0).count()
+    }
+
     /// The upstream's `host_header`, which replaces the target hostname in `Host` when set.
     pub fn host_header(&self) -> Option<&str> {
         self.cfg.host_header.as_deref()
