@@ -37,19 +37,22 @@ pub fn default_certificate(certs: &[String], keys: &[String]) -> anyhow::Result<
     tls::default_certificate(cert.as_deref(), key.as_deref()).context("default TLS certificate")
 }
 
-/// The certificate an API listener (admin, status) serves.
+/// The certificate an API listener (admin, status) serves, and the protocols and ciphers it allows (nginx's
+/// `ssl_protocols` and `ssl_ciphers` are http-wide in Kong's template, so they hold for every listener).
 pub struct TlsSettings {
     resolver: Arc<SwappableResolver>,
+    policy: tls::TlsPolicy,
 }
 
 impl TlsSettings {
-    pub fn new(certs: &[String], keys: &[String]) -> anyhow::Result<TlsSettings> {
+    pub fn new(certs: &[String], keys: &[String], policy: &tls::TlsPolicy) -> anyhow::Result<TlsSettings> {
         let certificate = default_certificate(certs, keys)?;
-        Ok(TlsSettings { resolver: Arc::new(SwappableResolver::new(CertStore::empty(Some(certificate)))) })
+        let resolver = Arc::new(SwappableResolver::new(CertStore::empty(Some(certificate))));
+        Ok(TlsSettings { resolver, policy: policy.clone() })
     }
 
     fn acceptor(&self, http2: bool) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
-        let config = tls::server_config(self.resolver.clone(), http2).context("TLS configuration")?;
+        let config = tls::server_config(self.resolver.clone(), http2, &self.policy).context("TLS configuration")?;
         Ok(tokio_rustls::TlsAcceptor::from(config))
     }
 }

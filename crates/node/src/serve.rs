@@ -73,6 +73,7 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         header_timeout: config.client_header_timeout,
         body_timeout: config.client_body_timeout,
         cpu_affinity: config.worker_cpu_affinity.clone(),
+        tls_policy: config.tls_policy.clone(),
         max_header_bytes: usize::try_from(u64::from(buffers.count) * buffers.size).unwrap_or(usize::MAX),
         max_request_line_bytes: usize::try_from(buffers.size).unwrap_or(usize::MAX),
         max_body_bytes: config.client_max_body_size,
@@ -205,8 +206,9 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
     let body_limit = axum::extract::DefaultBodyLimit::max(state.options.max_body_bytes);
     let admin = gatehouse_admin::router(state.clone()).layer(body_limit);
     let status = gatehouse_admin::status_router(state.clone());
-    let admin_tls = listeners::TlsSettings::new(&config.admin_ssl_cert, &config.admin_ssl_cert_key)?;
-    let status_tls = listeners::TlsSettings::new(&config.status_ssl_cert, &config.status_ssl_cert_key)?;
+    let policy = &config.tls_policy;
+    let admin_tls = listeners::TlsSettings::new(&config.admin_ssl_cert, &config.admin_ssl_cert_key, policy)?;
+    let status_tls = listeners::TlsSettings::new(&config.status_ssl_cert, &config.status_ssl_cert_key, policy)?;
     for (kind, list, router, tls) in
         [("admin", &config.admin_listen, admin, &admin_tls), ("status", &config.status_listen, status, &status_tls)]
     {

@@ -218,6 +218,8 @@ pub struct ProxyOptions {
     pub error_templates: ErrorTemplates,
     /// Which CPUs the proxy workers run on (`worker_cpu_affinity`).
     pub cpu_affinity: CpuAffinity,
+    /// Protocols and ciphers of TLS listeners (`ssl_cipher_suite` and friends).
+    pub tls_policy: tls::TlsPolicy,
 }
 
 impl Default for ProxyOptions {
@@ -243,6 +245,7 @@ impl Default for ProxyOptions {
             error_default_type: ErrorType::Plain,
             error_templates: ErrorTemplates::default(),
             cpu_affinity: CpuAffinity::default(),
+            tls_policy: tls::TlsPolicy::default(),
         }
     }
 }
@@ -344,7 +347,8 @@ impl Proxy {
 
     /// An acceptor for TLS listeners (ALPN `h2` when `http2`).
     pub fn tls_acceptor(&self, http2: bool) -> Result<tokio_rustls::TlsAcceptor, tls::TlsError> {
-        tls::server_config(self.certificates.clone(), http2).map(tokio_rustls::TlsAcceptor::from)
+        tls::server_config(self.certificates.clone(), http2, &self.options.tls_policy)
+            .map(tokio_rustls::TlsAcceptor::from)
     }
 
     /// Makes `snapshot` the configuration for every request that starts from now on.

@@ -11,10 +11,12 @@
 //! the listeners.
 
 mod client;
+mod policy;
 mod server;
 mod store;
 
 pub use client::{client_config, trusting};
+pub use policy::TlsPolicy;
 pub use server::{accept, server_config};
 pub use store::{CertStore, SwappableResolver};
 

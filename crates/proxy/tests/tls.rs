@@ -2,7 +2,7 @@
 //! store swaps, ALPN, and the upstream client's verification modes.
 
 use gatehouse_proxy::tls::{
-    self, accept, client_config, server_config, CertStore, SwappableResolver, TlsError, ALPN_H2, ALPN_HTTP11,
+    self, accept, client_config, server_config, CertStore, SwappableResolver, TlsError, TlsPolicy, ALPN_H2, ALPN_HTTP11,
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -163,7 +163,7 @@ async fn serve(config: Arc<rustls::ServerConfig>) -> Server {
 
 async fn serve_store(store: CertStore, http2: bool) -> (Server, Arc<SwappableResolver>) {
     let resolver = Arc::new(SwappableResolver::new(store));
-    let server = serve(server_config(resolver.clone(), http2).unwrap()).await;
+    let server = serve(server_config(resolver.clone(), http2, &TlsPolicy::default()).unwrap()).await;
     (server, resolver)
 }
 
@@ -363,7 +363,7 @@ async fn a_silent_client_hits_the_handshake_timeout() {
     let _client = TcpStream::connect(addr).await.unwrap();
     let (stream, _) = listener.accept().await.unwrap();
     let resolver = Arc::new(SwappableResolver::new(CertStore::empty(tls::default_certificate(None, None).ok())));
-    let acceptor = TlsAcceptor::from(server_config(resolver, true).unwrap());
+    let acceptor = TlsAcceptor::from(server_config(resolver, true, &TlsPolicy::default()).unwrap());
     let result = accept(&acceptor, stream, Duration::from_millis(100)).await;
     assert!(matches!(result, Err(TlsError::HandshakeTimeout(_))));
 }

@@ -1,6 +1,7 @@
 //! Merging of the sources (defaults < file < `KONG_*` < `GATEHOUSE_*`) and construction of the
 //! typed [`Config`].
 
+use gatehouse_proxy::tls::TlsPolicy;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -164,12 +165,35 @@ pub(crate) fn build(
         }
     }
 
+    // The listeners' TLS policy: a named suite decides, the others count only with `custom` (as Kong).
+    let text = |name: &str| match values.get(name) {
+        Some(Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let suite = text("ssl_cipher_suite").unwrap_or("intermediate");
+    let prefer = matches!(values.get("ssl_prefer_server_ciphers"), Some(Value::Bool(true)));
+    let protocols = text("ssl_protocols").unwrap_or_default();
+    let tls_policy = match TlsPolicy::from_settings(suite, protocols, text("ssl_ciphers"), prefer) {
+        Ok((policy, notes)) => {
+            let origin = origins.get("ssl_cipher_suite").cloned().unwrap_or(Origin::Default);
+            warnings.extend(notes.into_iter().map(|note| ConfigIssue::new(location(&origin, &file_name), note)));
+            policy
+        }
+        Err(message) => {
+            let name = if message.starts_with("Undefined") { "ssl_cipher_suite" } else { "ssl_protocols" };
+            let origin = origins.get(name).cloned().unwrap_or(Origin::Default);
+            issues.push((rank(&origin), ConfigIssue::new(location(&origin, &file_name), message)));
+            TlsPolicy::default()
+        }
+    };
+
     if !issues.is_empty() {
         issues.sort_by_key(|(rank, _)| *rank);
         return Err(ConfigErrors(issues.into_iter().map(|(_, i)| i).collect()));
     }
     let mut config = typed(values, source);
     config.warnings = warnings;
+    config.tls_policy = tls_policy;
     Ok(config)
 }
 
@@ -284,6 +308,7 @@ fn typed(values: BTreeMap<&'static str, Value>, source: Option<PathBuf>) -> Conf
     };
     Config {
         warnings: Vec::new(),
+        tls_policy: TlsPolicy::default(),
         database: Database::from_word(&word("database")).unwrap_or_default(),
         prefix: PathBuf::from(word("prefix")),
         pg,

@@ -67,6 +67,9 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// Kong properties that were accepted but have no effect here, with where they were set.
     pub warnings: Vec<ConfigIssue>,
+    /// Protocols and ciphers of every TLS listener, from `ssl_cipher_suite`, `ssl_protocols`,
+    /// `ssl_ciphers` and `ssl_prefer_server_ciphers`.
+    pub tls_policy: gatehouse_proxy::tls::TlsPolicy,
     pub database: Database,
     /// `prefix`: working directory of the node (default `./gatehouse`).
     pub prefix: PathBuf,

@@ -272,6 +272,7 @@ fn value_error_kinds() {
         ("headers_upstream = via", "headers_upstream: invalid entry 'via'"),
         ("dns_order = LAST,MX", "dns_order: invalid entry 'MX'"),
         ("dns_order = off", "dns_order: invalid entry 'off'"),
+        ("ssl_cipher_suite = strong", "ssl_cipher_suite has an invalid value: 'strong' (modern, intermediate, old, fips, custom)"),
         ("plugins = off, cors", "plugins: 'off' cannot be combined with other entries"),
         ("plugins = bundled, bad name!", "plugins: invalid entry 'bad name!'"),
         ("trusted_ips = 10.0.0.0/8, 999.1.1.1", "trusted_ips must be a comma separated list in the form of IPv4 or IPv6 address or CIDR block or 'unix:', got '999.1.1.1'"),

@@ -180,3 +180,16 @@ fn dns_order_defaults_to_kongs_and_reads_any_case() {
     assert_eq!(load("").dns_order, ["last", "srv", "a", "cname"]);
     assert_eq!(load("dns_order = SRV, aaaa,A\n").dns_order, ["srv", "aaaa", "a"]);
 }
+
+#[test]
+fn tls_settings_become_the_listeners_policy() {
+    assert_eq!(load("").tls_policy, gatehouse_proxy::tls::TlsPolicy::default());
+    let modern = load("ssl_cipher_suite = modern\nssl_protocols = TLSv1.2\n").tls_policy;
+    assert!(modern.tls13 && !modern.tls12, "ssl_protocols counts only with custom");
+    let custom =
+        load("ssl_cipher_suite = custom\nssl_protocols = TLSv1.2\nssl_prefer_server_ciphers = off\n").tls_policy;
+    assert!(custom.tls12 && !custom.tls13 && !custom.prefer_server_ciphers);
+    let errors = Config::from_str("ssl_cipher_suite = custom\nssl_protocols = SSLv3\n", "t.conf", &HashMap::new());
+    let message = errors.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("ssl_protocols: invalid protocol 'SSLv3'"), "{message}");
+}

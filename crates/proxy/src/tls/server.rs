@@ -1,6 +1,6 @@
 //! The listener side: server configuration and the timed handshake.
 
-use super::{provider, SwappableResolver, TlsError, ALPN_H2, ALPN_HTTP11};
+use super::{provider, SwappableResolver, TlsError, TlsPolicy, ALPN_H2, ALPN_HTTP11};
 use rustls::ServerConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,18 +8,23 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// The configuration of a TLS listener: TLS 1.2 and 1.3 (Kong's default `ssl_protocols`), certificates chosen
-/// per handshake by `resolver`, no client certificates, and ALPN `h2` (only when the listener has `http2`,
-/// preferred over HTTP/1.1 like nginx) plus `http/1.1`. A client offering only protocols we do not speak is
-/// refused, as nginx does.
+/// The configuration of a TLS listener: the protocols and ciphers `policy` allows (`ssl_cipher_suite`),
+/// certificates chosen per handshake by `resolver`, no client certificates, and ALPN `h2` (only when the
+/// listener has `http2`, preferred over HTTP/1.1 like nginx) plus `http/1.1`. A client offering only
+/// protocols we do not speak is refused, as nginx does.
 ///
-/// Fails only if rustls rejects the protocol versions for the ring provider, which the defaults never do.
-pub fn server_config(resolver: Arc<SwappableResolver>, http2: bool) -> Result<Arc<ServerConfig>, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+/// Fails only if rustls rejects the policy's protocol versions and suites, which `TlsPolicy` rules out.
+pub fn server_config(
+    resolver: Arc<SwappableResolver>,
+    http2: bool,
+    policy: &TlsPolicy,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(policy.provider(&provider())))
+        .with_protocol_versions(&policy.versions())
         .map_err(TlsError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
+    config.ignore_client_order = policy.prefer_server_ciphers;
     config.alpn_protocols =
         if http2 { vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()] } else { vec![ALPN_HTTP11.to_vec()] };
     Ok(Arc::new(config))
