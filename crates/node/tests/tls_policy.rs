@@ -1,6 +1,7 @@
 //! kong.conf's TLS settings hold on the proxy's and the Admin API's `ssl` listeners: a named
 //! `ssl_cipher_suite` decides the protocols (`modern` is TLS 1.3 only), and with `custom`, `ssl_protocols`
-//! and `ssl_ciphers` (OpenSSL names) do.
+//! and `ssl_ciphers` (OpenSSL names) do; sessions resume unless `ssl_session_tickets` and
+//! `ssl_session_cache_size` both turn resumption off.
 
 use gatehouse_testkit::{Node, NodeOptions};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -8,6 +9,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CipherSuite, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
 use std::path::Path;
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -52,13 +54,8 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// A handshake with `port` offering only `version` (and, for TLS 1.2, only `suites` when given): the
-/// version and suite agreed, or why it failed.
-async fn handshake(
-    port: u16,
-    version: &'static rustls::SupportedProtocolVersion,
-    suites: &[CipherSuite],
-) -> Result<(ProtocolVersion, CipherSuite), String> {
+/// A client offering only `version` (and, for TLS 1.2, only `suites` when given), remembering sessions.
+fn client(version: &'static rustls::SupportedProtocolVersion, suites: &[CipherSuite]) -> Arc<rustls::ClientConfig> {
     let mut provider = rustls::crypto::ring::default_provider();
     if !suites.is_empty() {
         provider.cipher_suites.retain(|s| suites.contains(&s.suite()));
@@ -66,19 +63,43 @@ async fn handshake(
     let provider = Arc::new(provider);
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[version])
-        .map_err(|e| e.to_string())?
+        .expect("versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// One handshake with `port`: the version and suite agreed and whether the session was resumed, or why
+/// it failed.
+async fn connect(
+    port: u16,
+    config: &Arc<rustls::ClientConfig>,
+) -> Result<(ProtocolVersion, CipherSuite, bool), String> {
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     let name = ServerName::try_from("gatehouse.test").map_err(|e| e.to_string())?;
-    let tls =
-        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await.map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(config.clone());
+    let mut tls = connector.connect(name, stream).await.map_err(|e| e.to_string())?;
+    // TLS 1.3 tickets come after the handshake: a request and its answer let the client take them in.
+    let request = b"GET / HTTP/1.1\r\nHost: gatehouse.test\r\nConnection: close\r\n\r\n";
+    tls.write_all(request).await.map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
     let (_, connection) = tls.get_ref();
+    let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     match (connection.protocol_version(), connection.negotiated_cipher_suite()) {
-        (Some(version), Some(suite)) => Ok((version, suite.suite())),
+        (Some(version), Some(suite)) => Ok((version, suite.suite(), resumed)),
         _ => Err("no version or suite negotiated".into()),
     }
+}
+
+/// A fresh client's handshake offering only `version` (and `suites`): the version and suite agreed.
+async fn handshake(
+    port: u16,
+    version: &'static rustls::SupportedProtocolVersion,
+    suites: &[CipherSuite],
+) -> Result<(ProtocolVersion, CipherSuite), String> {
+    connect(port, &client(version, suites)).await.map(|(version, suite, _)| (version, suite))
 }
 
 async fn node_with(settings: &[(&str, &str)]) -> Node {
@@ -122,4 +143,22 @@ async fn custom_takes_ssl_protocols_and_openssl_cipher_names() {
     assert!(handshake(port, &rustls::version::TLS12, &[other]).await.is_err(), "a suite not in ssl_ciphers");
     let agreed = handshake(port, &rustls::version::TLS12, &[other, chosen]).await.expect("a listed suite");
     assert_eq!(agreed, (ProtocolVersion::TLSv1_2, chosen));
+}
+
+#[tokio::test]
+async fn sessions_resume_unless_tickets_and_the_cache_are_off() {
+    let node = node_with(&[]).await;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client(version, &[]);
+        let (_, _, first) = connect(node.tls_proxy_port, &config).await.expect("first");
+        let (_, _, second) = connect(node.tls_proxy_port, &config).await.expect("second");
+        assert!(!first && second, "{version:?}: resumed only the second time");
+    }
+    let off = node_with(&[("KONG_SSL_SESSION_TICKETS", "off"), ("KONG_SSL_SESSION_CACHE_SIZE", "0")]).await;
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let config = client(version, &[]);
+        connect(off.tls_proxy_port, &config).await.expect("first");
+        let (_, _, resumed) = connect(off.tls_proxy_port, &config).await.expect("second");
+        assert!(!resumed, "{version:?}: no tickets and no cache, nothing to resume");
+    }
 }

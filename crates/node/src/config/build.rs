@@ -173,7 +173,7 @@ pub(crate) fn build(
     let suite = text("ssl_cipher_suite").unwrap_or("intermediate");
     let prefer = matches!(values.get("ssl_prefer_server_ciphers"), Some(Value::Bool(true)));
     let protocols = text("ssl_protocols").unwrap_or_default();
-    let tls_policy = match TlsPolicy::from_settings(suite, protocols, text("ssl_ciphers"), prefer) {
+    let mut tls_policy = match TlsPolicy::from_settings(suite, protocols, text("ssl_ciphers"), prefer) {
         Ok((policy, notes)) => {
             let origin = origins.get("ssl_cipher_suite").cloned().unwrap_or(Origin::Default);
             warnings.extend(notes.into_iter().map(|note| ConfigIssue::new(location(&origin, &file_name), note)));
@@ -186,6 +186,11 @@ pub(crate) fn build(
             TlsPolicy::default()
         }
     };
+    tls_policy.session_tickets = !matches!(values.get("ssl_session_tickets"), Some(Value::Bool(false)));
+    if let Some(Value::Size { bytes, .. }) = values.get("ssl_session_cache_size") {
+        // nginx: one megabyte holds about 4,000 sessions.
+        tls_policy.session_cache = usize::try_from(bytes.saturating_mul(4_000) >> 20).unwrap_or(usize::MAX);
+    }
 
     if !issues.is_empty() {
         issues.sort_by_key(|(rank, _)| *rank);

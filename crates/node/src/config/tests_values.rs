@@ -189,6 +189,8 @@ fn tls_settings_become_the_listeners_policy() {
     let custom =
         load("ssl_cipher_suite = custom\nssl_protocols = TLSv1.2\nssl_prefer_server_ciphers = off\n").tls_policy;
     assert!(custom.tls12 && !custom.tls13 && !custom.prefer_server_ciphers);
+    let sessions = load("ssl_session_tickets = off\nssl_session_cache_size = 1m\n").tls_policy;
+    assert_eq!((sessions.session_tickets, sessions.session_cache), (false, 4_000), "nginx's 4,000 a megabyte");
     let errors = Config::from_str("ssl_cipher_suite = custom\nssl_protocols = SSLv3\n", "t.conf", &HashMap::new());
     let message = errors.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("ssl_protocols: invalid protocol 'SSLv3'"), "{message}");

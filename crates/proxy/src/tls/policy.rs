@@ -35,13 +35,26 @@ pub struct TlsPolicy {
     pub tls12_suites: Vec<CipherSuite>,
     /// `ssl_prefer_server_ciphers`: the server's order of suites wins over the client's.
     pub prefer_server_ciphers: bool,
+    /// `ssl_session_tickets`: resumption by tickets (keys rotate every 6 hours, tickets live 12: rustls's
+    /// fixed figures, which `ssl_session_timeout` cannot change).
+    pub session_tickets: bool,
+    /// Sessions the listener's cache keeps for resumption by id (`ssl_session_cache_size`, about 4,000 a
+    /// megabyte as nginx counts); 0 keeps none.
+    pub session_cache: usize,
 }
 
 impl Default for TlsPolicy {
     /// Kong's default, `ssl_cipher_suite = intermediate`.
     fn default() -> Self {
         let suites = OPENSSL_NAMES.iter().map(|&(_, suite)| suite).collect();
-        TlsPolicy { tls12: true, tls13: true, tls12_suites: suites, prefer_server_ciphers: false }
+        TlsPolicy {
+            tls12: true,
+            tls13: true,
+            tls12_suites: suites,
+            prefer_server_ciphers: false,
+            session_tickets: true,
+            session_cache: 40_000,
+        }
     }
 }
 
@@ -99,7 +112,9 @@ impl TlsPolicy {
         if suite == "old" {
             warnings.push("ssl_cipher_suite old: TLSv1, TLSv1.1 and CBC ciphers are not supported".to_owned());
         }
-        Ok((TlsPolicy { tls12, tls13, tls12_suites, prefer_server_ciphers: prefer }, warnings))
+        let defaults = TlsPolicy::default();
+        let policy = TlsPolicy { tls12, tls13, tls12_suites, prefer_server_ciphers: prefer, ..defaults };
+        Ok((policy, warnings))
     }
 
     /// The protocol versions for rustls's builder.

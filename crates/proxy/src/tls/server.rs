@@ -25,6 +25,13 @@ pub fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.ignore_client_order = policy.prefer_server_ciphers;
+    if policy.session_tickets {
+        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Config)?;
+    }
+    config.session_storage = match policy.session_cache {
+        0 => Arc::new(rustls::server::NoServerSessionStorage {}),
+        entries => rustls::server::ServerSessionMemoryCache::new(entries),
+    };
     config.alpn_protocols =
         if http2 { vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()] } else { vec![ALPN_HTTP11.to_vec()] };
     Ok(Arc::new(config))
