@@ -77,7 +77,7 @@ fn hostname_addresses_share_weight_and_zero_weight_is_excluded() {
     assert_eq!(c[&sa("10.0.0.9:80")], 100);
     let p = b.pick(&HashInput::default(), &[sa("10.0.0.9:80")]).unwrap();
     assert_eq!(&*p.target_host, "svc.local");
-    assert_eq!(p.target_port, 8080);
+    assert_eq!(p.addr.port(), 8080, "the Host port comes from the address");
 }
 
 #[test]

@@ -37,10 +37,9 @@ pub struct Pick {
     /// Where to connect.
     pub addr: SocketAddr,
     /// Hostname of the target as stored (no port), or of its SRV entry under `use_srv_name`, for the
-    /// upstream `Host` header when `preserve_host` is off and no `host_header` is set, and for SNI.
+    /// upstream `Host` header (with `addr`'s port) when `preserve_host` is off and no `host_header` is
+    /// set, and for SNI.
     pub target_host: Arc<str>,
-    /// Port of the target as stored (with the hostname, forms the `Host` header).
-    pub target_port: u16,
     /// Least-connections in-flight slot; keep it until the upstream response is finished.
     pub guard: Option<InFlightGuard>,
     /// `Set-Cookie` value to add to the response when consistent hashing invented a hash cookie.
@@ -318,12 +317,10 @@ impl Balancer {
             Algorithm::Latency => self.scan(&usable, |e| e.state.latency_score() / f64::from(e.weight))?,
         };
         let entry = &self.entries[index];
-        let target = &self.targets[entry.target];
         let guard = (self.cfg.algorithm == Algorithm::LeastConnections).then(|| InFlightGuard::acquire(&entry.state));
         Some(Pick {
             addr: entry.addr,
             target_host: Arc::clone(&entry.host),
-            target_port: target.port,
             guard,
             set_cookie: None,
             hash: (self.cfg.algorithm == Algorithm::ConsistentHashing).then_some(hash),
