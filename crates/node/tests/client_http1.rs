@@ -1,13 +1,14 @@
 //! Client connections in HTTP/1.1 as a raw client sees them: keep-alive, pipelining, HEAD, `Connection:
 //! close`, chunked responses, and the requests the proxy's own HTTP/1 path hands to hyper (bodies,
-//! HTTP/1.0, malformed and oversized heads) on the same connection. Also: a client that leaves cancels
-//! its request upstream.
+//! HTTP/1.0, malformed and oversized heads) on the same connection, over plain TCP and TLS alike. Also:
+//! a client that leaves cancels its request upstream.
 
 use gatehouse_testkit::{EchoServer, Node, NodeOptions};
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn binary() -> &'static Path {
@@ -31,16 +32,41 @@ impl Reply {
     }
 }
 
+/// A client connection, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
+/// Where a test's connections go: the plain proxy listener, or the TLS one with the client's settings.
+enum Connect {
+    Plain(u16),
+    Tls(u16, Arc<rustls::ClientConfig>),
+}
+
+impl Connect {
+    async fn open(&self) -> RawClient {
+        match self {
+            Connect::Plain(port) => RawClient::connect(*port).await,
+            Connect::Tls(port, config) => {
+                let stream = TcpStream::connect(("127.0.0.1", *port)).await.expect("connect");
+                let name = rustls::pki_types::ServerName::try_from("client.test").expect("name");
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let stream = connector.connect(name, stream).await.expect("TLS handshake");
+                RawClient { stream: Box::new(stream), buf: Vec::new() }
+            }
+        }
+    }
+}
+
 /// A client on one connection that reads responses as HTTP/1.1 frames them.
 struct RawClient {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: Vec<u8>,
 }
 
 impl RawClient {
     async fn connect(port: u16) -> RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-        RawClient { stream, buf: Vec::new() }
+        RawClient { stream: Box::new(stream), buf: Vec::new() }
     }
 
     async fn send(&mut self, text: &str) {
@@ -140,7 +166,11 @@ fn get(path: &str) -> String {
 async fn keep_alive_pipelining_head_and_close() {
     let echo = EchoServer::start().await.expect("echo");
     let node = node_with_echo(&echo).await;
-    let mut client = RawClient::connect(node.proxy_port).await;
+    keep_alive_pipelining_head_and_close_on(&Connect::Plain(node.proxy_port)).await;
+}
+
+async fn keep_alive_pipelining_head_and_close_on(connect: &Connect) {
+    let mut client = connect.open().await;
     client.send(&get("/first")).await;
     let first = client.response(false).await;
     assert_eq!(first.status_line, "HTTP/1.1 200 OK");
@@ -213,15 +243,19 @@ async fn requests_hyper_serves_continue_the_same_connection() {
         assert!(client.closed().await);
     }
 
-    // Past large_client_header_buffers (4 x 8 KiB by default): a head too large in all, or one header line
-    // longer than a buffer, gets Kong's 400 (nginx's 494); a request line that never ends gets 414.
+    oversized_heads_get_kongs_answers(&Connect::Plain(node.proxy_port)).await;
+}
+
+/// Past large_client_header_buffers (4 x 8 KiB by default): a head too large in all, or one header line
+/// longer than a buffer, gets Kong's 400 (nginx's 494); a request line that never ends gets 414.
+async fn oversized_heads_get_kongs_answers(connect: &Connect) {
     let cases = [
         (format!("GET / HTTP/1.1\r\nHost: client.test\r\nx-big: {}\r\n\r\n", "a".repeat(64 * 1024)), 400),
         (format!("GET / HTTP/1.1\r\nHost: client.test\r\nCookie: {}\r\n\r\n", "a".repeat(9000)), 400),
         (format!("GET /{} HTTP/1.1\r\nHost: client.test\r\n\r\n", "a".repeat(64 * 1024)), 414),
     ];
     for (huge, status) in cases {
-        let mut client = RawClient::connect(node.proxy_port).await;
+        let mut client = connect.open().await;
         let _ = client.stream.write_all(huge.as_bytes()).await;
         let reply = client.response(false).await;
         assert!(reply.status_line.starts_with(&format!("HTTP/1.1 {status} ")), "{}", reply.status_line);
@@ -349,4 +383,52 @@ async fn a_request_line_longer_than_one_header_buffer_gets_414() {
     let mut client = RawClient::connect(roomy.proxy_port).await;
     client.send(&request(&long)).await;
     assert_eq!(client.response(false).await.status_line, "HTTP/1.1 200 OK");
+}
+
+/// TLS connections get the same HTTP/1.1 handling and head limits as plain ones, with the connection's
+/// scheme and SNI reaching routing (before, hyper's server answered an oversized TLS head with 431).
+#[tokio::test]
+async fn tls_connections_get_the_same_http1_handling() {
+    let echo = EchoServer::start().await.expect("echo");
+    let env = vec![("KONG_NGINX_WORKER_PROCESSES".into(), "1".into())];
+    let node = Node::start(binary(), NodeOptions { env, tls: true, ..NodeOptions::default() }).await.expect("node");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["client.test".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("cert");
+    let certificate = json!({"cert": cert.pem(), "key": key.serialize_pem(), "snis": ["client.test"]});
+    node.create("/certificates", certificate).await;
+    node.create("/services", json!({"name": "echo", "url": echo.url()})).await;
+    node.create("/services/echo/routes", json!({"hosts": ["client.test"], "paths": ["/"], "strip_path": false})).await;
+    let https_only = json!({"hosts": ["client.test"], "snis": ["client.test"], "protocols": ["https"],
+        "paths": ["/by-sni"], "strip_path": true});
+    node.create("/services/echo/routes", https_only).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).expect("root");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connect = Connect::Tls(node.tls_proxy_port, Arc::new(config));
+
+    let mut client = connect.open().await;
+    client.send(&get("/by-sni/x")).await;
+    let reply = client.response(false).await;
+    assert_eq!(reply.json()["path"], "/x", "the https-only route with the client's SNI matched");
+    assert_eq!(reply.json()["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(reply.json()["headers"]["x-forwarded-port"], node.tls_proxy_port.to_string());
+    // A body hands the TLS connection to hyper, which goes on serving it.
+    client.send("POST /upload HTTP/1.1\r\nHost: client.test\r\nContent-Length: 5\r\n\r\nhello").await;
+    assert_eq!(client.response(false).await.json()["body"], "hello");
+    client.send(&get("/after")).await;
+    assert_eq!(client.response(false).await.json()["path"], "/after");
+
+    keep_alive_pipelining_head_and_close_on(&connect).await;
+    oversized_heads_get_kongs_answers(&connect).await;
+    // The plain listener refuses the https-only route as Kong does.
+    let mut plain = Connect::Plain(node.proxy_port).open().await;
+    plain.send(&get("/by-sni/x")).await;
+    assert_eq!(plain.response(false).await.status_line, "HTTP/1.1 426 Upgrade Required");
 }

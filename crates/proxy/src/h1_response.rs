@@ -2,6 +2,7 @@
 //! (the same framing choices, `Date` and `Connection: close`), so a client cannot tell the two apart, and
 //! the body streamed with as few writes as it allows — a small response goes out in one.
 
+use crate::client_io::ClientIo;
 use crate::forward::ProxyBody;
 use crate::h1_codec::{chunk_prefix, has_token};
 use crate::reply::{Relayed, Reply};
@@ -15,7 +16,6 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Data frames up to this size are copied behind what is pending into one write; larger ones are written
 /// from where they are.
@@ -264,9 +264,9 @@ impl ResponseWriter {
     /// Sends the response; `Ok(true)` when the connection can carry another request. A body that fails or
     /// ends short of its length is an error: the connection closes, as the client must not take a cut
     /// body for a whole one.
-    pub async fn write(
+    pub async fn write<S: ClientIo>(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         reply: Reply,
         is_head: bool,
         keep_alive: bool,
@@ -329,7 +329,7 @@ impl ResponseWriter {
     }
 
     /// hyper's answer to a head it cannot parse: 400 with no body, then the connection closes.
-    pub async fn bad_request(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+    pub async fn bad_request<S: ClientIo>(&mut self, stream: &mut S) -> std::io::Result<()> {
         self.buf.clear();
         self.buf.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nDate: ");
         extend_date(&mut self.buf);
@@ -338,7 +338,7 @@ impl ResponseWriter {
         stream.shutdown().await
     }
 
-    async fn data(&mut self, stream: &mut TcpStream, out: &mut BodyOut, data: Bytes) -> std::io::Result<()> {
+    async fn data<S: ClientIo>(&mut self, stream: &mut S, out: &mut BodyOut, data: Bytes) -> std::io::Result<()> {
         match out {
             BodyOut::Nothing => Ok(()),
             BodyOut::Length(left) => {
@@ -359,7 +359,7 @@ impl ResponseWriter {
     }
 
     /// Queues small data behind the buffer; writes large data together with the buffer.
-    async fn push(&mut self, stream: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
+    async fn push<S: ClientIo>(&mut self, stream: &mut S, data: &[u8]) -> std::io::Result<()> {
         if data.len() <= COPY_LIMIT {
             self.buf.extend_from_slice(data);
             return Ok(());
@@ -378,18 +378,18 @@ impl ResponseWriter {
         Ok(())
     }
 
-    /// Writes the buffer: straight away while the socket takes it (a plain write does not count against
-    /// tokio's cooperative budget, so a task that has done much in one poll is not made to yield with its
-    /// response unsent, letting tasks it spawned, such as the log phase, go first), then as the socket
-    /// allows.
-    async fn flush(&mut self, stream: &mut TcpStream) -> std::io::Result<()> {
+    /// Writes the buffer: straight away while the connection takes it (see [`ClientIo::try_write_now`]:
+    /// letting tasks the request spawned, such as the log phase, go first would delay the response), then
+    /// as the connection allows.
+    async fn flush<S: ClientIo>(&mut self, stream: &mut S) -> std::io::Result<()> {
         let mut sent = 0;
         while sent < self.buf.len() {
-            match stream.try_write(&self.buf[sent..]) {
+            match stream.try_write_now(&self.buf[sent..]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     stream.write_all(&self.buf[sent..]).await?;
+                    stream.flush().await?;
                     break;
                 }
                 Err(e) => return Err(e),

@@ -1,14 +1,16 @@
-//! Plain-text HTTP/1.1 client connections, served without hyper for the requests that make up most
+//! HTTP/1.1 client connections, plain or TLS, served without hyper for the requests that make up most
 //! traffic: a head with no body, no upgrade and no `Expect`. Such a request is parsed in place (header
 //! values share the read buffer), handed to the proxy, and its response written with one write when the
 //! body is ready. hyper's server took about a seventh of the proxy's user-space CPU per request (its
 //! dispatcher, a timer allocated and registered per request, moves of the service future); this path
-//! keeps one timer per connection ([`LazyTimer`]).
+//! keeps one timer per connection ([`LazyTimer`]), and holds every request head to nginx's
+//! `large_client_header_buffers` limits.
 //!
-//! Everything else — a request with a body, an upgrade, HTTP/1.0, h2c's preface, a head too large or
-//! malformed — hands the connection to hyper for the rest of its life, with the bytes read so far replayed,
-//! so hyper answers it exactly as it would have from the start.
+//! Everything else — a request with a body, an upgrade, HTTP/1.0, h2c's preface, a malformed head —
+//! hands the connection to hyper for the rest of its life, with the bytes read so far replayed, so hyper
+//! answers it exactly as it would have from the start.
 
+use crate::client_io::ClientIo;
 use crate::error_page::ErrorRequest;
 use crate::errors::ProxyError;
 use crate::forward;
@@ -18,18 +20,15 @@ use crate::headers::{field_kind, FieldKind, CONNECTION_INDEX, TRANSFER_ENCODING_
 use crate::lazy_timer::LazyTimer;
 use crate::reply::Reply;
 use crate::request_body::RequestBody;
-use crate::Proxy;
+use crate::Client;
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, Uri};
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -114,8 +113,8 @@ fn parse_request(buf: &mut BytesMut, line_limit: usize) -> Parsed {
 }
 
 /// One client connection and its buffers, reused from request to request.
-struct ClientConn {
-    stream: TcpStream,
+struct ClientConn<S> {
+    stream: S,
     read_buf: BytesMut,
     writer: ResponseWriter,
 }
@@ -131,14 +130,9 @@ enum Stop {
     TooLarge(ProxyError),
 }
 
-/// Serves a plain connection until the client closes it, the node stops, or a request needs hyper.
-pub(crate) async fn serve(
-    proxy: Arc<Proxy>,
-    stream: TcpStream,
-    (remote, local_port): (SocketAddr, u16),
-    hand_over: HandOver,
-    stop: watch::Receiver<bool>,
-) {
+/// Serves a connection until the client closes it, the node stops, or a request needs hyper.
+pub(crate) async fn serve<S: ClientIo>(client: Client, stream: S, hand_over: HandOver, stop: watch::Receiver<bool>) {
+    let proxy = &client.proxy;
     let mut conn = ClientConn { stream, read_buf: BytesMut::with_capacity(8192), writer: ResponseWriter::default() };
     // Bounded so that adding it to a clock reading cannot overflow.
     let header_timeout = proxy.options.header_timeout.min(Duration::from_secs(365 * 24 * 3600));
@@ -173,13 +167,14 @@ pub(crate) async fn serve(
             }
             Err(Stop::HandOver) => {
                 let replay = Replay { prefix: conn.read_buf.freeze(), stream: conn.stream };
-                let service = crate::HyperService { proxy, remote, local_port, scheme: "http", sni: None };
-                return service.serve(replay, hand_over.builder, hand_over.watcher).await;
+                return client.serve_with_hyper(replay, hand_over.builder, hand_over.watcher).await;
             }
         };
         let is_head = request.method() == Method::HEAD;
         // Pinned here rather than in a helper's future, so the large request future is not moved again.
-        let handled = forward::handle(&proxy, request, remote, local_port, "http", None);
+        let (remote, local_port, scheme, sni) =
+            (client.remote, client.local_port, client.scheme, client.sni.as_deref());
+        let handled = forward::handle(proxy, request, remote, local_port, scheme, sni);
         tokio::pin!(handled);
         let Some(response) = watch_client(&mut conn, handled, head_limit).await else { return };
         // hyper's graceful shutdown: the response in flight says `Connection: close`.
@@ -192,8 +187,8 @@ pub(crate) async fn serve(
 }
 
 /// Reads until a whole request head is in the buffer (or the connection ends, times out, or goes to hyper).
-async fn next_request(
-    conn: &mut ClientConn,
+async fn next_request<S: ClientIo>(
+    conn: &mut ClientConn<S>,
     (head_limit, line_limit): (usize, usize),
     (deadline, timer): (Instant, &mut LazyTimer),
     mut stopping: Pin<&mut impl std::future::Future<Output = ()>>,
@@ -234,8 +229,8 @@ async fn next_request(
 /// Waits for the proxy's response while watching the client: a client that closes its connection before
 /// the response is ready cancels the request, as with hyper (and nginx's `proxy_ignore_client_abort off`).
 /// Bytes a pipelining client sends meanwhile are kept for the next request. `None` when the client left.
-async fn watch_client(
-    conn: &mut ClientConn,
+async fn watch_client<S: ClientIo>(
+    conn: &mut ClientConn<S>,
     mut handled: Pin<&mut impl std::future::Future<Output = Reply>>,
     head_limit: usize,
 ) -> Option<Reply> {
@@ -243,21 +238,11 @@ async fn watch_client(
         if let Poll::Ready(reply) = handled.as_mut().poll(cx) {
             return Poll::Ready(Some(reply));
         }
-        // The socket's own read-readiness slot (no read is under way): unlike a `readable()` future, no
-        // waiter is listed and unlisted per request.
         while conn.read_buf.len() < head_limit {
-            match conn.stream.poll_read_ready(cx) {
+            match conn.stream.poll_fill(cx, &mut conn.read_buf) {
                 Poll::Pending => break,
-                Poll::Ready(Err(_)) => return Poll::Ready(None),
-                Poll::Ready(Ok(())) => {
-                    conn.read_buf.reserve(4096);
-                    match conn.stream.try_read_buf(&mut conn.read_buf) {
-                        Ok(0) => return Poll::Ready(None),
-                        Ok(_) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => return Poll::Ready(None),
-                    }
-                }
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
+                Poll::Ready(Ok(_)) => {}
             }
         }
         Poll::Pending
@@ -265,13 +250,13 @@ async fn watch_client(
     .await
 }
 
-/// A connection whose first bytes were already read: they are read again before the socket's.
-pub(crate) struct Replay {
+/// A connection whose first bytes were already read: they are read again before the connection's.
+pub(crate) struct Replay<S> {
     prefix: Bytes,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl AsyncRead for Replay {
+impl<S: AsyncRead + Unpin> AsyncRead for Replay<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         if this.prefix.is_empty() {
@@ -284,7 +269,7 @@ impl AsyncRead for Replay {
     }
 }
 
-impl AsyncWrite for Replay {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }

@@ -5,6 +5,7 @@
 //! current snapshot once (no lock) and uses it to the end, while a new snapshot can be published at any time.
 
 pub mod balancer;
+mod client_io;
 mod dispatch;
 pub mod dns;
 mod error_page;
@@ -135,8 +136,8 @@ pub async fn accept(listener: &TcpListener, kind: &str) -> (tokio::net::TcpStrea
     }
 }
 
-/// What hyper's server needs to hand a connection's requests to the proxy.
-struct HyperService {
+/// Who is at the other end of a client connection, and the proxy serving its requests.
+struct Client {
     proxy: Arc<Proxy>,
     remote: SocketAddr,
     local_port: u16,
@@ -144,10 +145,10 @@ struct HyperService {
     sni: Option<Arc<str>>,
 }
 
-impl HyperService {
+impl Client {
     /// Serves the connection with hyper (HTTP/1.1 with upgrades, or h2) until it ends; the watcher lets a
     /// graceful shutdown finish its requests.
-    async fn serve<I>(
+    async fn serve_with_hyper<I>(
         self,
         io: I,
         builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
@@ -155,7 +156,7 @@ impl HyperService {
     ) where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let HyperService { proxy, remote, local_port, scheme, sni } = self;
+        let Client { proxy, remote, local_port, scheme, sni } = self;
         let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let (proxy, sni) = (proxy.clone(), sni.clone());
             async move {
@@ -392,19 +393,23 @@ impl Proxy {
                     let (proxy, builder, watcher, tls) = (self.clone(), builder.clone(), graceful.watcher(), tls.clone());
                     let stop = stop.clone();
                     tokio::spawn(async move {
+                        let hand_over = h1_server::HandOver { builder, watcher };
                         let Some(acceptor) = tls else {
-                            let hand_over = h1_server::HandOver { builder, watcher };
-                            return h1_server::serve(proxy, stream, (remote, local_port), hand_over, stop).await;
+                            let client = Client { proxy, remote, local_port, scheme, sni: None };
+                            return h1_server::serve(client, stream, hand_over, stop).await;
                         };
-                        let (io, sni) = match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
+                        match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
                             // The certificate phase ran in the handshake (`tls::SwappableResolver`).
-                            Ok((stream, sni, _h2)) => (Io::Tls(Box::new(stream)), sni.map(Arc::<str>::from)),
-                            Err(e) => {
-                                tracing::debug!(error = %e, "TLS handshake failed");
-                                return;
+                            Ok((stream, sni, h2)) => {
+                                let client = Client { proxy, remote, local_port, scheme, sni: sni.map(Arc::from) };
+                                let stream = Box::new(stream);
+                                if h2 {
+                                    return client.serve_with_hyper(stream, hand_over.builder, hand_over.watcher).await;
+                                }
+                                h1_server::serve(client, stream, hand_over, stop).await;
                             }
-                        };
-                        HyperService { proxy, remote, local_port, scheme, sni }.serve(io, builder, watcher).await;
+                            Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        }
                     });
                 }
                 _ = async { let _ = stop.wait_for(|v| *v).await; } => break,
