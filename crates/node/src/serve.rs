@@ -65,8 +65,14 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
     let buffers = &config.large_client_header_buffers;
     Ok(gatehouse_proxy::ProxyOptions {
         trusted_ips,
-        server_tokens: config.headers.enabled("via"),
-        latency_tokens: config.headers.enabled("x-kong-proxy-latency"),
+        response_headers: gatehouse_proxy::ResponseHeaders {
+            via: config.headers.enabled("via"),
+            server: config.headers.enabled("server"),
+            upstream_latency: config.headers.enabled("x-kong-upstream-latency"),
+            proxy_latency: config.headers.enabled("x-kong-proxy-latency"),
+            response_latency: config.headers.enabled("x-kong-response-latency"),
+            upstream_status: config.headers.enabled("x-kong-upstream-status"),
+        },
         request_id_downstream: config.headers.enabled("x-kong-request-id"),
         request_id_upstream: config.headers_upstream.enabled("x-kong-request-id"),
         version: env!("CARGO_PKG_VERSION").to_string(),

@@ -4,9 +4,7 @@
 use crate::dispatch;
 use crate::error_page::ErrorRequest;
 use crate::errors::ProxyError;
-use crate::headers::{
-    is_trusted, strip_hop_by_hop, Forwarded, X_KONG_PROXY_LATENCY, X_KONG_REQUEST_ID, X_KONG_UPSTREAM_LATENCY,
-};
+use crate::headers::{is_trusted, strip_hop_by_hop, Forwarded, X_KONG_REQUEST_ID};
 use crate::phases;
 use crate::reply::{Relayed, Reply};
 use crate::request_body::RequestBody;
@@ -96,19 +94,6 @@ pub(crate) fn new_request_id() -> RequestId {
     RequestId(text)
 }
 
-/// A latency header's value. Most are under 100 ms: those are static text rather than a value allocated
-/// per request.
-fn milliseconds(duration: std::time::Duration) -> HeaderValue {
-    const TWO_DIGITS: &str = "00010203040506070809101112131415161718192021222324252627282930313233343536373839\
-                              40414243444546474849505152535455565758596061626364656667686970717273747576777879\
-                              8081828384858687888990919293949596979899";
-    match duration.as_millis() {
-        n @ 0..10 => HeaderValue::from_static(&TWO_DIGITS[2 * n as usize + 1..2 * n as usize + 2]),
-        n @ 10..100 => HeaderValue::from_static(&TWO_DIGITS[2 * n as usize..2 * n as usize + 2]),
-        n => HeaderValue::from(u64::try_from(n).unwrap_or(u64::MAX)),
-    }
-}
-
 /// Whether the declared `Content-Length` exceeds `client_max_body_size` (0 = no limit).
 fn declares_too_much(headers: &HeaderMap, limit: u64) -> bool {
     limit > 0
@@ -155,10 +140,10 @@ pub async fn handle(
     let (mut parts, mut body) = request.into_parts();
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
-        return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy);
+        return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy, started);
     }
     if request_line_length(&parts) > options.max_request_line_bytes {
-        return finish(ProxyError::UriTooLong.response(request_id, &errors), request_id, proxy);
+        return finish(ProxyError::UriTooLong.response(request_id, &errors), request_id, proxy, started);
     }
     if declares_too_much(&parts.headers, options.max_body_bytes) {
         // Read (and drop) what the client is still sending, briefly, so it sees the 413 instead of a reset
@@ -167,7 +152,7 @@ pub async fn handle(
             while let Some(Ok(_)) = body.frame().await {}
         })
         .await;
-        return finish(ProxyError::TooLarge.response(request_id, &errors), request_id, proxy);
+        return finish(ProxyError::TooLarge.response(request_id, &errors), request_id, proxy, started);
     }
     // The guard is held only for the (synchronous) rewrite phase; routes without plugins pay one load.
     let current = proxy.snapshot.load();
@@ -187,7 +172,7 @@ pub async fn handle(
                 errors: &errors,
             };
             if let Some(response) = phases::rewrite(&target, &mut parts) {
-                return finish(response, request_id, proxy);
+                return finish(response, request_id, proxy, started);
             }
         }
     }
@@ -203,7 +188,7 @@ pub async fn handle(
     let raw_path = client_uri.path();
     let plan = match plan(proxy, &parts, host_header, raw_path, local_port, (scheme, sni), (request_id, &errors)) {
         Ok(p) => p,
-        Err(response) => return finish(*response, request_id, proxy),
+        Err(response) => return finish(*response, request_id, proxy, started),
     };
     let Plan {
         service,
@@ -238,7 +223,7 @@ pub async fn handle(
                     body = b;
                     ran = Some((r, plugins));
                 }
-                Err(response) => return finish(response, request_id, proxy),
+                Err(response) => return finish(response, request_id, proxy, started),
             }
         }
     }
@@ -276,7 +261,7 @@ pub async fn handle(
                 dispatch::pick_first(b, request.headers(), remote.ip(), raw_path, request.uri().query(), consumer);
             match picked {
                 Ok(p) => Some(p),
-                Err(e) => return finish(e.response(request_id, &errors), request_id, proxy),
+                Err(e) => return finish(e.response(request_id, &errors), request_id, proxy, started),
             }
         }
         None => None,
@@ -286,7 +271,7 @@ pub async fn handle(
             Ok((ip, port)) => Some(std::net::SocketAddr::new(ip, port.unwrap_or(service.port))),
             Err(e) => {
                 tracing::warn!(error = %e, service = %service.id, "upstream host name does not resolve");
-                return finish(ProxyError::NameResolution.response(request_id, &errors), request_id, proxy);
+                return finish(ProxyError::NameResolution.response(request_id, &errors), request_id, proxy, started);
             }
         },
         _ => None,
@@ -313,16 +298,18 @@ pub async fn handle(
     } else {
         Box::pin(dispatch::send_with_client(proxy, request, &destination, first)).await
     };
-    let upstream_latency = upstream_started.elapsed();
+    let latencies = (upstream_started.elapsed(), proxy_latency);
+    let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
     let dispatch::Answer { mut response, fields, pick } = match result {
         Ok(answer) => answer,
         Err(e) => {
-            let response = e.response(request_id, &errors);
-            let response = match ran {
-                Some((ran, set)) => phases::respond(ran, set, response, started),
-                None => response,
-            };
-            return finish(response, request_id, proxy);
+            // Kong counts a request as proxied once it set out for the upstream, failed or not.
+            let mut response = e.response(request_id, &errors);
+            proxy.kong_headers.proxied(latencies, grpc, response.status(), false).add_to(response.headers_mut());
+            if let Some((ran, set)) = ran {
+                response = phases::respond(ran, set, response, started);
+            }
+            return with_request_id_if(response, request_id, options.request_id_downstream);
         }
     };
     let set_cookie = pick.as_ref().and_then(|p| p.set_cookie.as_deref());
@@ -342,9 +329,8 @@ pub async fn handle(
             return Reply::Relayed(Relayed {
                 status,
                 version: client_version,
+                added: proxy.kong_headers.proxied(latencies, grpc, status, fields.has_server()),
                 fields,
-                latency: options.latency_tokens.then_some((upstream_latency, proxy_latency)),
-                via: proxy.via.clone(),
                 request_id: options.request_id_downstream.then_some(id),
                 body: wrap(response.into_body()),
             });
@@ -366,16 +352,13 @@ pub async fn handle(
     } else if !response.body().hop_by_hop_removed() {
         strip_hop_by_hop(response.headers_mut(), false);
     }
-    let latency = options.latency_tokens.then_some((upstream_latency, proxy_latency));
-    add_upstream_response_headers(response.headers_mut(), latency, proxy.via.as_ref());
+    let has_server = response.headers().contains_key(hyper::header::SERVER);
+    proxy.kong_headers.proxied(latencies, grpc, status, has_server).add_to(response.headers_mut());
     let mut response = response.map(wrap);
     if let Some((ran, set)) = ran {
         response = phases::respond(ran, set, response, started);
     }
-    if options.request_id_downstream {
-        return Reply::Full(with_request_id(response, request_id));
-    }
-    Reply::Full(response)
+    with_request_id_if(response, request_id, options.request_id_downstream)
 }
 
 /// What routing decided for one request, owned so that no snapshot borrow is held across an await.
@@ -536,22 +519,6 @@ fn https_redirect(
     crate::error_page::exit(code, crate::error_page::ExitBody::Raw(String::new()), headers, errors)
 }
 
-/// The headers the proxy adds to an upstream's response (`headers` turns them on): the latencies
-/// (replacing an upstream's) and `Via` (beside an upstream's). A relayed response's writer adds the same.
-pub(crate) fn add_upstream_response_headers(
-    headers: &mut HeaderMap,
-    latency: Option<(std::time::Duration, std::time::Duration)>,
-    via: Option<&HeaderValue>,
-) {
-    if let Some((upstream, proxy)) = latency {
-        headers.insert(X_KONG_UPSTREAM_LATENCY, milliseconds(upstream));
-        headers.insert(X_KONG_PROXY_LATENCY, milliseconds(proxy));
-    }
-    if let Some(via) = via {
-        headers.append(hyper::header::VIA, via.clone());
-    }
-}
-
 pub(crate) fn with_request_id(mut response: Response<ProxyBody>, request_id: &str) -> Response<ProxyBody> {
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert(X_KONG_REQUEST_ID, v);
@@ -559,15 +526,15 @@ pub(crate) fn with_request_id(mut response: Response<ProxyBody>, request_id: &st
     response
 }
 
-/// Headers every proxy-generated response carries.
-fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy) -> Reply {
-    if let Some(server) = &proxy.server {
-        response.headers_mut().insert(hyper::header::SERVER, server.clone());
-    }
-    if proxy.options.request_id_downstream {
-        response = with_request_id(response, request_id);
-    }
-    Reply::Full(response)
+/// `X-Kong-Request-Id` for the client, when `headers` has it.
+fn with_request_id_if(response: Response<ProxyBody>, request_id: &str, wanted: bool) -> Reply {
+    Reply::Full(if wanted { with_request_id(response, request_id) } else { response })
+}
+
+/// The headers of a response the proxy made before proxying (see `kong_headers`).
+fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy, started: Instant) -> Reply {
+    proxy.kong_headers.add_unproxied(response.headers_mut(), started.elapsed());
+    with_request_id_if(response, request_id, proxy.options.request_id_downstream)
 }
 
 #[cfg(test)]
@@ -590,14 +557,6 @@ mod tests {
         let mut chunked = HeaderMap::new();
         chunked.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         assert!(!is_ambiguous(&chunked));
-    }
-
-    #[test]
-    fn latencies_are_whole_milliseconds() {
-        let ms = |n: u64| milliseconds(std::time::Duration::from_micros(n * 1000 + 999));
-        for (n, text) in [(0, "0"), (7, "7"), (10, "10"), (42, "42"), (99, "99"), (100, "100"), (60_000, "60000")] {
-            assert_eq!(ms(n), text);
-        }
     }
 
     #[test]

@@ -86,17 +86,11 @@ pub(crate) fn encode_relayed_head(
 ) -> (BodyOut, bool) {
     status_line(dst, relayed.status);
     dst.extend_from_slice(relayed.fields.lines());
-    let mut number = itoa::Buffer::new();
-    if let Some((upstream, proxy)) = relayed.latency {
-        line(dst, b"X-Kong-Upstream-Latency", &[number.format(upstream.as_millis()).as_bytes()]);
-        line(dst, b"X-Kong-Proxy-Latency", &[number.format(proxy.as_millis()).as_bytes()]);
-    }
-    if let Some(via) = &relayed.via {
-        line(dst, b"Via", &[via.as_bytes()]);
-    }
+    relayed.added.each(|name, value| line(dst, name, &[value]));
     if let Some(id) = &relayed.request_id {
         line(dst, b"X-Kong-Request-Id", &[id.as_bytes()]);
     }
+    let mut number = itoa::Buffer::new();
     let noted = Noted {
         length: relayed.fields.content_length().map(|n| number.format(n).as_bytes()),
         date: relayed.fields.has_date(),

@@ -128,12 +128,14 @@ fn a_relayed_head_reads_as_the_same_response_encoded_from_a_map() {
         let relayed = || {
             let mut buf = bytes::BytesMut::from(text);
             let head = crate::h1_codec::parse_response(&mut buf, &method).ok().flatten().expect("a head");
+            let shown = crate::ResponseHeaders { upstream_status: true, ..Default::default() };
+            let latencies = (std::time::Duration::from_millis(3), std::time::Duration::from_micros(1500));
+            let kong = crate::kong_headers::KongHeaders::new(shown, "test");
             Relayed {
                 status: head.status,
                 version: hyper::Version::HTTP_11,
+                added: kong.proxied(latencies, false, head.status, head.fields.has_server()),
                 fields: head.fields,
-                latency: Some((std::time::Duration::from_millis(3), std::time::Duration::from_micros(1500))),
-                via: Some(hyper::header::HeaderValue::from_static("1.1 gatehouse/test")),
                 request_id: Some(crate::forward::new_request_id()),
                 body: body(),
             }

@@ -6,8 +6,6 @@ use std::net::IpAddr;
 
 // Header names built once: a `&str` name is parsed and validated on every map operation.
 pub const X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
-pub const X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
-pub const X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -41,6 +39,8 @@ pub(crate) enum FieldKind {
     HopByHop(usize),
     ContentLength,
     Date,
+    /// Kong adds its own `Server` only when the upstream sent none.
+    Server,
     /// `X-Kong-*`: the proxy sets some of these itself, replacing an upstream's.
     Kong,
     Other,
@@ -52,6 +52,7 @@ pub(crate) fn field_kind(name: &[u8]) -> FieldKind {
     match name.len() {
         2 if is(b"te") => FieldKind::HopByHop(TE_INDEX),
         4 if is(b"date") => FieldKind::Date,
+        6 if is(b"server") => FieldKind::Server,
         7 if is(b"trailer") => FieldKind::HopByHop(4),
         7 if is(b"upgrade") => FieldKind::HopByHop(UPGRADE_INDEX),
         10 if is(b"connection") => FieldKind::HopByHop(CONNECTION_INDEX),

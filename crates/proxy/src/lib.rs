@@ -17,6 +17,7 @@ mod h1_response;
 mod h1_server;
 mod header_case;
 mod headers;
+mod kong_headers;
 mod lazy_timer;
 mod phases;
 mod raw_fields;
@@ -30,6 +31,7 @@ mod workers;
 mod write_timeout;
 
 pub use error_page::{ErrorTemplates, ErrorType};
+pub use kong_headers::ResponseHeaders;
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 pub use workers::CpuAffinity;
 
@@ -178,10 +180,8 @@ impl Client {
 pub struct ProxyOptions {
     /// `trusted_ips` as (network, prefix length): only these peers may set `X-Forwarded-*`.
     pub trusted_ips: Vec<(IpAddr, u8)>,
-    /// Send `Via` (and `Server` on proxy-generated responses): `headers` has `server_tokens`.
-    pub server_tokens: bool,
-    /// Send `X-Kong-Upstream-Latency` and `X-Kong-Proxy-Latency`: `headers` has `latency_tokens`.
-    pub latency_tokens: bool,
+    /// Which of Kong's own response headers are sent (`headers`).
+    pub response_headers: ResponseHeaders,
     /// Send `X-Kong-Request-Id` to the client.
     pub request_id_downstream: bool,
     /// Send `X-Kong-Request-Id` to the upstream (`headers_upstream`).
@@ -227,8 +227,7 @@ impl Default for ProxyOptions {
     fn default() -> Self {
         ProxyOptions {
             trusted_ips: Vec::new(),
-            server_tokens: true,
-            latency_tokens: true,
+            response_headers: ResponseHeaders::default(),
             request_id_downstream: true,
             request_id_upstream: true,
             version: "0.1.0".into(),
@@ -266,9 +265,8 @@ pub struct Proxy {
     dns: Arc<dns::Dns>,
     /// Server certificates by SNI, shared by all workers and swapped when certificates change.
     certificates: Arc<tls::SwappableResolver>,
-    /// `Via` and `Server` values, rendered once.
-    via: Option<hyper::header::HeaderValue>,
-    server: Option<hyper::header::HeaderValue>,
+    /// Kong's response headers, with their values rendered once.
+    kong_headers: kong_headers::KongHeaders,
 }
 
 /// Why a proxy cannot be built from its options.
@@ -292,9 +290,7 @@ impl Proxy {
             upstream_tls.clone(),
             dns.clone(),
         );
-        let header = |text: String| hyper::header::HeaderValue::from_str(&text).ok();
-        let via = options.server_tokens.then(|| header(format!("1.1 gatehouse/{}", options.version))).flatten();
-        let server = options.server_tokens.then(|| header(format!("gatehouse/{}", options.version))).flatten();
+        let kong_headers = kong_headers::KongHeaders::new(options.response_headers, &options.version);
         let snapshot = Arc::new(ArcSwap::from_pointee(Snapshot::empty()));
         let certificates =
             Arc::new(tls::SwappableResolver::with_plugins(tls::CertStore::empty(None), snapshot.clone()));
@@ -303,7 +299,7 @@ impl Proxy {
             false => Some(tls::trusting(&options.trusted_certificates, options.trusted_verify_depth)?),
         };
         let probe_tls = balancer::ProbeTls { verified, unverified: upstream_tls.clone() };
-        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, probe_tls, dns, via, server }))
+        Ok(Arc::new(Proxy { snapshot, options, pools, certificates, upstream_tls, probe_tls, dns, kong_headers }))
     }
 
     /// A proxy with its own upstream pools that serves the same snapshots, for a worker thread.
@@ -326,8 +322,7 @@ impl Proxy {
             upstream_tls: self.upstream_tls.clone(),
             probe_tls: self.probe_tls.clone(),
             dns,
-            via: self.via.clone(),
-            server: self.server.clone(),
+            kong_headers: self.kong_headers.clone(),
         })
     }
 

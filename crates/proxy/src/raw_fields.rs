@@ -17,6 +17,7 @@ pub(crate) struct RawFields {
     /// The announced length, sent again by whoever frames the client's response.
     content_length: Option<u64>,
     has_date: bool,
+    has_server: bool,
     /// Some field is an `X-Kong-*` header, which the proxy may have to replace.
     has_kong_headers: bool,
 }
@@ -26,6 +27,7 @@ pub(crate) struct Classified {
     /// Whether each header stays (indexed as the head's headers).
     keep: [bool; MAX_HEADERS],
     has_date: bool,
+    has_server: bool,
     has_kong_headers: bool,
 }
 
@@ -34,7 +36,8 @@ impl RawFields {
     /// ones and those a `Connection` header names (`TE: trailers` stays). The framing headers are noted
     /// into `framing` on the way.
     pub fn classify(head: &[u8], spans: &[HeaderIndices], strip: bool, framing: &mut FramingHeaders) -> Classified {
-        let mut classified = Classified { keep: [false; MAX_HEADERS], has_date: false, has_kong_headers: false };
+        let mut classified =
+            Classified { keep: [false; MAX_HEADERS], has_date: false, has_server: false, has_kong_headers: false };
         for (keep, &(name, value)) in classified.keep.iter_mut().zip(spans) {
             let kind = field_kind(&head[name.range()]);
             let value = &head[value.range()];
@@ -45,6 +48,10 @@ impl RawFields {
                 FieldKind::HopByHop(i) => i == TE_INDEX && is_te_trailers(value),
                 FieldKind::Date => {
                     classified.has_date = true;
+                    true
+                }
+                FieldKind::Server => {
+                    classified.has_server = true;
                     true
                 }
                 FieldKind::Kong => {
@@ -118,6 +125,7 @@ impl RawFields {
             lines,
             content_length,
             has_date: classified.has_date,
+            has_server: classified.has_server,
             has_kong_headers: classified.has_kong_headers,
         }
     }
@@ -133,6 +141,10 @@ impl RawFields {
 
     pub fn has_date(&self) -> bool {
         self.has_date
+    }
+
+    pub fn has_server(&self) -> bool {
+        self.has_server
     }
 
     pub fn has_kong_headers(&self) -> bool {

@@ -3,11 +3,10 @@
 //! writes them without ever building a header map; hyper's server, plugins and the rest get a full
 //! `http::Response`.
 
-use crate::forward::{add_upstream_response_headers, with_request_id, ProxyBody, RequestId};
+use crate::forward::{with_request_id, ProxyBody, RequestId};
+use crate::kong_headers::Added;
 use crate::raw_fields::RawFields;
-use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode, Version};
-use std::time::Duration;
 
 /// A response, in one of two forms.
 pub(crate) enum Reply {
@@ -23,9 +22,8 @@ pub(crate) struct Relayed {
     /// The client's HTTP version (hyper's server writes the status line with it).
     pub version: Version,
     pub fields: RawFields,
-    /// `X-Kong-Upstream-Latency` and `X-Kong-Proxy-Latency`.
-    pub latency: Option<(Duration, Duration)>,
-    pub via: Option<HeaderValue>,
+    /// Kong's headers for it (latencies, `Via`, ...).
+    pub added: Added,
     /// `X-Kong-Request-Id` for the client.
     pub request_id: Option<RequestId>,
     pub body: ProxyBody,
@@ -43,7 +41,7 @@ impl Reply {
         *response.version_mut() = relayed.version;
         let headers = response.headers_mut();
         *headers = relayed.fields.into_map();
-        add_upstream_response_headers(headers, relayed.latency, relayed.via.as_ref());
+        relayed.added.add_to(headers);
         match relayed.request_id {
             Some(id) => with_request_id(response, id.as_str()),
             None => response,

@@ -1,10 +1,10 @@
 //! A real upstream for proxy tests: answers every request with a JSON description of what it received
-//! (method, path with query, headers, body length, TLS server name), so tests can assert what the proxy forwarded. gRPC
-//! requests (`content-type: application/grpc`) get their body back followed by `grpc-status: 0` trailers.
-//! `?respond_bytes=N` answers with N bytes instead; `?close=1` answers with `Connection: close`. The
-//! description names the connection's client address (`peer`), so tests can count upstream connections.
-//! It speaks HTTP/1.1 and h2c, or TLS with ALPN when
-//! started with `start_tls`.
+//! (method, path with query, headers, body length, TLS server name), so tests can assert what the proxy
+//! forwarded. gRPC requests (`content-type: application/grpc`) get their body back followed by
+//! `grpc-status: 0` trailers. `?respond_bytes=N` answers with N bytes instead; `?close=1` answers with
+//! `Connection: close`; `?respond_header=name:value` adds a response header. The description names the
+//! connection's client address (`peer`), so tests can count upstream connections. It speaks HTTP/1.1
+//! and h2c, or TLS with ALPN when started with `start_tls`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -197,6 +197,16 @@ async fn respond(request: hyper::Request<hyper::body::Incoming>, connection: &Co
     response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
     if parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "close=1")) {
         response.headers_mut().insert("connection", hyper::header::HeaderValue::from_static("close"));
+    }
+    // `?respond_header=name:value`, repeatable: headers the response carries.
+    let extra =
+        parts.uri.query().into_iter().flat_map(|q| q.split('&')).filter_map(|p| p.strip_prefix("respond_header="));
+    for (name, value) in extra.filter_map(|pair| pair.split_once(':')) {
+        if let (Ok(name), Ok(value)) =
+            (hyper::header::HeaderName::from_bytes(name.as_bytes()), hyper::header::HeaderValue::from_str(value))
+        {
+            response.headers_mut().append(name, value);
+        }
     }
     response
 }
