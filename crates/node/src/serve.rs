@@ -63,8 +63,13 @@ fn proxy_options(config: &Config) -> anyhow::Result<gatehouse_proxy::ProxyOption
         })
         .collect();
     let buffers = &config.large_client_header_buffers;
+    let real_ip = gatehouse_proxy::RealIp {
+        source: gatehouse_proxy::RealIpSource::parse(&config.real_ip_header).map_err(anyhow::Error::msg)?,
+        recursive: config.real_ip_recursive,
+    };
     Ok(gatehouse_proxy::ProxyOptions {
         trusted_ips,
+        real_ip,
         response_headers: gatehouse_proxy::ResponseHeaders {
             via: config.headers.enabled("via"),
             server: config.headers.enabled("server"),

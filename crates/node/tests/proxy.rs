@@ -113,7 +113,7 @@ async fn forwards_with_kong_headers_and_streams_bodies() {
     assert_eq!(echoed["body_length"], 300_000);
     let up = &echoed["headers"];
     assert_eq!(up["host"], format!("127.0.0.1:{}", s.echo.addr.port()));
-    assert_eq!(up["x-forwarded-for"], "127.0.0.1", "untrusted clients cannot extend X-Forwarded-For");
+    assert_eq!(up["x-forwarded-for"], "203.0.113.9, 127.0.0.1", "extended, as Kong extends any client's");
     assert_eq!(up["x-forwarded-host"], "api.test");
     assert_eq!(up["x-forwarded-proto"], "http");
     assert_eq!(up["x-forwarded-port"], s.node.proxy_port.to_string());

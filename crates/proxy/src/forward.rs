@@ -138,6 +138,15 @@ pub async fn handle(
     let request_id = id.as_str();
     let options = &proxy.options;
     let (mut parts, mut body) = request.into_parts();
+    // From here on `remote` is the client as nginx's realip module finds it; trust stays with the peer.
+    let peer = remote.ip();
+    let remote = match options.trusted_ips.is_empty() {
+        true => remote,
+        false => SocketAddr::new(
+            crate::real_ip::client_ip(peer, &parts.headers, &options.trusted_ips, &options.real_ip, None),
+            remote.port(),
+        ),
+    };
     let errors = ErrorRequest::of(&parts, options);
     if is_ambiguous(&parts.headers) {
         return finish(ProxyError::BadRequest.response(request_id, &errors), request_id, proxy, started);
@@ -241,7 +250,8 @@ pub async fn handle(
     // Written into the upstream request where it is encoded, not added to the map.
     let forwarded = Forwarded {
         client_ip: remote.ip(),
-        trusted: is_trusted(&options.trusted_ips, remote.ip()),
+        peer_ip: peer,
+        trusted: is_trusted(&options.trusted_ips, peer),
         scheme,
         host: bare_host,
         port: local_port,

@@ -107,6 +107,7 @@ fn bad_chunks_are_errors() {
 fn forwarded(trusted: bool) -> Forwarded<'static> {
     Forwarded {
         client_ip: "10.0.0.7".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+        peer_ip: "10.0.0.7".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
         trusted,
         scheme: "https",
         host: "api.test",
@@ -175,8 +176,7 @@ fn encoded_forwarding_headers_match_the_header_map_path() {
         let mut mapped = client.clone();
         crate::headers::set_forwarded(&mut mapped, &f);
         assert_eq!(encoded, mapped, "trusted = {trusted}");
-        let xff = if trusted { "1.2.3.4, 10.0.0.7" } else { "10.0.0.7" };
-        assert_eq!(encoded["x-forwarded-for"], xff);
+        assert_eq!(encoded["x-forwarded-for"], "1.2.3.4, 10.0.0.7", "extended either way, as Kong does");
         assert_eq!(encoded["x-forwarded-proto"], if trusted { "http" } else { "https" });
         assert_eq!(encoded["x-forwarded-prefix"], if trusted { "/spoofed" } else { "/v1" });
         assert_eq!(encoded["x-forwarded-port"], "8443");

@@ -163,7 +163,11 @@ fn in_network(net: IpAddr, bits: u8, ip: IpAddr) -> bool {
 
 /// What the upstream should learn about the original request.
 pub struct Forwarded<'a> {
+    /// The client's address (after `real_ip`): `X-Real-IP`, and `X-Forwarded-For` when the client sent none.
     pub client_ip: IpAddr,
+    /// The connection's peer, which a client's `X-Forwarded-For` is extended with, as Kong does.
+    pub peer_ip: IpAddr,
+    /// Whether the peer is in `trusted_ips`, so its `X-Forwarded-{Proto,Host,Port,Path,Prefix}` stand.
     pub trusted: bool,
     pub scheme: &'static str,
     pub host: &'a str,
@@ -175,9 +179,9 @@ pub struct Forwarded<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// The headers [`Forwarded`] sets: a client's own values of these never reach the upstream, except the
-/// ones a trusted client sent (kept as they are, `X-Forwarded-For` extended). A static: a `const` header
-/// name used in an expression is built and dropped again each time.
+/// The headers [`Forwarded`] sets: a client's own values of these never reach the upstream, except
+/// `X-Forwarded-For`, which is extended, and the `X-Forwarded-*` ones a trusted client sent. A static: a
+/// `const` header name used in an expression is built and dropped again each time.
 static FORWARDED_NAMES: [HeaderName; 8] = [
     X_FORWARDED_FOR,
     X_REAL_IP,
@@ -210,18 +214,29 @@ fn is_value(text: &str) -> bool {
 impl Forwarded<'_> {
     /// Calls `emit` with each header the proxy sends for this request (its index in [`FORWARDED_NAMES`] and
     /// its value) and with `None` for a header the upstream must not get at all. Values are on the stack
-    /// unless a trusted client's `X-Forwarded-For` is extended. Generic, not `dyn`: the encoder's closure
+    /// unless a client's `X-Forwarded-For` is extended. Generic, not `dyn`: the encoder's closure
     /// is inlined into each call (this runs for every request).
     pub fn each(&self, headers: &HeaderMap, mut emit: impl FnMut(usize, Option<&[u8]>)) {
         const XFF: usize = 0;
+        const REAL_IP: usize = 1;
         const REQUEST_ID: usize = 7;
         let mut ip_buffer = [0u8; 48];
         let ip = ip_text(self.client_ip, &mut ip_buffer);
-        // Looked up only for trusted clients: the lookup hashes the name.
-        let existing = if self.trusted { headers.get(&FORWARDED_NAMES[XFF]) } else { None };
-        match existing.and_then(|v| v.to_str().ok()) {
-            Some(existing) => emit(XFF, Some(&[existing.as_bytes(), b", ", ip].concat())),
+        // Kong extends any client's list (several headers read as one) with the peer's address.
+        let mut sent = headers.get_all(&FORWARDED_NAMES[XFF]).iter();
+        match sent.next() {
             None => emit(XFF, Some(ip)),
+            Some(first) => {
+                let mut list = first.as_bytes().to_vec();
+                for more in sent {
+                    list.extend_from_slice(b", ");
+                    list.extend_from_slice(more.as_bytes());
+                }
+                let mut peer_buffer = [0u8; 48];
+                list.extend_from_slice(b", ");
+                list.extend_from_slice(ip_text(self.peer_ip, &mut peer_buffer));
+                emit(XFF, Some(&list));
+            }
         }
         let mut port_buffer = [0u8; 5];
         let port_text = decimal(self.port, &mut port_buffer);
@@ -236,7 +251,7 @@ impl Forwarded<'_> {
             prefix_text,
         ];
         for (i, value) in (XFF + 1..).zip(values) {
-            if !(self.trusted && headers.contains_key(&FORWARDED_NAMES[i])) {
+            if i == REAL_IP || !(self.trusted && headers.contains_key(&FORWARDED_NAMES[i])) {
                 emit(i, value);
             }
         }
@@ -251,11 +266,11 @@ impl Forwarded<'_> {
         if !name.as_str().starts_with("x-") || !FORWARDED_NAMES.contains(name) {
             return false;
         }
-        let [xff, .., request_id] = &FORWARDED_NAMES;
+        let [xff, real_ip, .., request_id] = &FORWARDED_NAMES;
         if name == request_id {
             return self.request_id.is_some();
         }
-        name == xff || !(self.trusted && headers.contains_key(name))
+        name == xff || name == real_ip || !(self.trusted && headers.contains_key(name))
     }
 }
 
@@ -418,8 +433,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
         h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
         let f = Forwarded {
             client_ip: "127.0.0.1".parse().unwrap(),
+            peer_ip: "127.0.0.1".parse().unwrap(),
             trusted: false,
             scheme: "http",
             host: "example.test",
@@ -429,12 +446,19 @@ mod tests {
             request_id: None,
         };
         set_forwarded(&mut h, &f);
-        assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+        // As Kong: any client's X-Forwarded-For is extended, and X-Real-IP is always the client's address.
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 127.0.0.1");
+        assert_eq!(h["x-real-ip"], "127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-prefix"], "/a");
         let mut trusted = HeaderMap::new();
-        trusted.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
-        set_forwarded(&mut trusted, &Forwarded { trusted: true, ..f });
-        assert_eq!(trusted["x-forwarded-for"], "1.2.3.4, 127.0.0.1");
+        trusted.append("x-forwarded-for", HeaderValue::from_static("1.2.3.4"));
+        trusted.append("x-forwarded-for", HeaderValue::from_static("5.6.7.8"));
+        trusted.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let behind_balancer = Forwarded { trusted: true, client_ip: "5.6.7.8".parse().unwrap(), ..f };
+        set_forwarded(&mut trusted, &behind_balancer);
+        assert_eq!(trusted["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 127.0.0.1", "extended with the peer");
+        assert_eq!(trusted["x-real-ip"], "5.6.7.8");
+        assert_eq!(trusted["x-forwarded-proto"], "https");
     }
 }

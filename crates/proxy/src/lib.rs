@@ -22,6 +22,7 @@ mod lazy_timer;
 mod phases;
 mod raw_fields;
 mod read_ahead;
+mod real_ip;
 mod reply;
 mod request_body;
 pub mod snapshot;
@@ -32,6 +33,7 @@ mod write_timeout;
 
 pub use error_page::{ErrorTemplates, ErrorType};
 pub use kong_headers::ResponseHeaders;
+pub use real_ip::{RealIp, RealIpSource};
 pub use snapshot::{Balancers, ServiceSpec, Services, Snapshot};
 pub use workers::CpuAffinity;
 
@@ -178,8 +180,11 @@ impl Client {
 /// Proxy behaviour taken from the node configuration.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
-    /// `trusted_ips` as (network, prefix length): only these peers may set `X-Forwarded-*`.
+    /// `trusted_ips` as (network, prefix length): only these peers may set `X-Forwarded-*` and name the
+    /// client's address (`real_ip`).
     pub trusted_ips: Vec<(IpAddr, u8)>,
+    /// Where a trusted peer's client address is read (`real_ip_header`, `real_ip_recursive`).
+    pub real_ip: RealIp,
     /// Which of Kong's own response headers are sent (`headers`).
     pub response_headers: ResponseHeaders,
     /// Send `X-Kong-Request-Id` to the client.
@@ -227,6 +232,7 @@ impl Default for ProxyOptions {
     fn default() -> Self {
         ProxyOptions {
             trusted_ips: Vec::new(),
+            real_ip: RealIp::default(),
             response_headers: ResponseHeaders::default(),
             request_id_downstream: true,
             request_id_upstream: true,

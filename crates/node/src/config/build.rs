@@ -192,6 +192,11 @@ pub(crate) fn build(
         tls_policy.session_cache = usize::try_from(bytes.saturating_mul(4_000) >> 20).unwrap_or(usize::MAX);
     }
 
+    if let Err(message) = gatehouse_proxy::RealIpSource::parse(text("real_ip_header").unwrap_or("X-Real-IP")) {
+        let origin = origins.get("real_ip_header").cloned().unwrap_or(Origin::Default);
+        issues.push((rank(&origin), ConfigIssue::new(location(&origin, &file_name), message)));
+    }
+
     if !issues.is_empty() {
         issues.sort_by_key(|(rank, _)| *rank);
         return Err(ConfigErrors(issues.into_iter().map(|(_, i)| i).collect()));
