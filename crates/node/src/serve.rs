@@ -244,7 +244,7 @@ pub async fn start(config: Config, run_migrations: bool) -> anyhow::Result<()> {
             false => None,
         };
         let threads = proxy
-            .serve_workers(addr, workers, tls, stop_rx.clone())
+            .serve_workers(addr, workers, (tls, listener.proxy_protocol), stop_rx.clone())
             .with_context(|| format!("cannot bind proxy listener {address}"))?;
         let scheme = if listener.ssl { "https" } else { "http" };
         tracing::info!("proxy listener started on {scheme}://{addr} ({workers} workers)");

@@ -128,7 +128,7 @@ fn request_line_length(parts: &hyper::http::request::Parts) -> usize {
 pub async fn handle(
     proxy: &Proxy,
     request: Request<RequestBody>,
-    remote: SocketAddr,
+    (remote, proxied_from): (SocketAddr, Option<std::net::IpAddr>),
     local_port: u16,
     scheme: &'static str,
     sni: Option<&str>,
@@ -143,7 +143,7 @@ pub async fn handle(
     let remote = match options.trusted_ips.is_empty() {
         true => remote,
         false => SocketAddr::new(
-            crate::real_ip::client_ip(peer, &parts.headers, &options.trusted_ips, &options.real_ip, None),
+            crate::real_ip::client_ip(peer, &parts.headers, &options.trusted_ips, &options.real_ip, proxied_from),
             remote.port(),
         ),
     };

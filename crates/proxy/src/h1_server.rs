@@ -172,8 +172,8 @@ pub(crate) async fn serve<S: ClientIo>(client: Client, stream: S, hand_over: Han
         };
         let is_head = request.method() == Method::HEAD;
         // Pinned here rather than in a helper's future, so the large request future is not moved again.
-        let (remote, local_port, scheme, sni) =
-            (client.remote, client.local_port, client.scheme, client.sni.as_deref());
+        let remote = (client.remote, client.proxied_from);
+        let (local_port, scheme, sni) = (client.local_port, client.scheme, client.sni.as_deref());
         let handled = forward::handle(proxy, request, remote, local_port, scheme, sni);
         tokio::pin!(handled);
         let Some(response) = watch_client(&mut conn, handled, head_limit).await else { return };

@@ -20,6 +20,7 @@ mod headers;
 mod kong_headers;
 mod lazy_timer;
 mod phases;
+mod proxy_protocol;
 mod raw_fields;
 mod read_ahead;
 mod real_ip;
@@ -144,6 +145,8 @@ pub async fn accept(listener: &TcpListener, kind: &str) -> (tokio::net::TcpStrea
 struct Client {
     proxy: Arc<Proxy>,
     remote: SocketAddr,
+    /// The source address of the connection's PROXY protocol header.
+    proxied_from: Option<IpAddr>,
     local_port: u16,
     scheme: &'static str,
     sni: Option<Arc<str>>,
@@ -160,13 +163,15 @@ impl Client {
     ) where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let Client { proxy, remote, local_port, scheme, sni } = self;
+        let Client { proxy, remote, proxied_from, local_port, scheme, sni } = self;
         let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
             let (proxy, sni) = (proxy.clone(), sni.clone());
             async move {
                 let request = request.map(request_body::RequestBody::Streaming);
                 Ok::<_, std::convert::Infallible>(
-                    forward::handle(&proxy, request, remote, local_port, scheme, sni.as_deref()).await.into_response(),
+                    forward::handle(&proxy, request, (remote, proxied_from), local_port, scheme, sni.as_deref())
+                        .await
+                        .into_response(),
                 )
             }
         });
@@ -364,11 +369,12 @@ impl Proxy {
     }
 
     /// Serves one listener until `stop` turns true, then lets open connections finish their requests.
-    /// With `tls`, every connection first completes a TLS handshake (certificate chosen by SNI).
+    /// With `proxy_protocol`, every connection starts with a PROXY header; with `tls`, it then completes
+    /// a TLS handshake (certificate chosen by SNI).
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
-        tls: Option<tokio_rustls::TlsAcceptor>,
+        (tls, proxy_protocol): (Option<tokio_rustls::TlsAcceptor>, bool),
         mut stop: watch::Receiver<bool>,
     ) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -390,19 +396,28 @@ impl Proxy {
         let scheme = if tls.is_some() { "https" } else { "http" };
         loop {
             tokio::select! {
-                (stream, remote) = accept(&listener, "proxy") => {
+                (mut stream, remote) = accept(&listener, "proxy") => {
                     let (proxy, builder, watcher, tls) = (self.clone(), builder.clone(), graceful.watcher(), tls.clone());
                     let stop = stop.clone();
                     tokio::spawn(async move {
+                        let timeout = proxy.options.header_timeout;
+                        let proxied_from = match proxy_protocol {
+                            false => None,
+                            true => match proxy_protocol::read_header(&mut stream, timeout).await {
+                                Ok(source) => source,
+                                Err(e) => return tracing::debug!(error = %e, %remote, "closing the connection"),
+                            },
+                        };
                         let hand_over = h1_server::HandOver { builder, watcher };
                         let Some(acceptor) = tls else {
-                            let client = Client { proxy, remote, local_port, scheme, sni: None };
+                            let client = Client { proxy, remote, proxied_from, local_port, scheme, sni: None };
                             return h1_server::serve(client, stream, hand_over, stop).await;
                         };
-                        match tls::accept(&acceptor, stream, proxy.options.header_timeout).await {
+                        match tls::accept(&acceptor, stream, timeout).await {
                             // The certificate phase ran in the handshake (`tls::SwappableResolver`).
                             Ok((stream, sni, h2)) => {
-                                let client = Client { proxy, remote, local_port, scheme, sni: sni.map(Arc::from) };
+                                let sni = sni.map(Arc::from);
+                                let client = Client { proxy, remote, proxied_from, local_port, scheme, sni };
                                 let stream = Box::new(stream);
                                 if h2 {
                                     return client.serve_with_hyper(stream, hand_over.builder, hand_over.watcher).await;
@@ -431,8 +446,7 @@ impl Proxy {
         scheme: &'static str,
         sni: Option<&str>,
     ) -> hyper::Response<forward::ProxyBody> {
-        forward::handle(self, request.map(request_body::RequestBody::Streaming), remote, local_port, scheme, sni)
-            .await
-            .into_response()
+        let request = request.map(request_body::RequestBody::Streaming);
+        forward::handle(self, request, (remote, None), local_port, scheme, sni).await.into_response()
     }
 }

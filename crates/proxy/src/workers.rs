@@ -109,13 +109,13 @@ fn reuseport_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
 impl Proxy {
     /// Serves `addr` with one single-threaded runtime per worker, each accepting on its own `SO_REUSEPORT`
     /// socket and keeping its own upstream pools, as nginx's workers do, and pinned to CPUs as
-    /// `cpu_affinity` says. Returns once every worker is listening; the threads end after `stop` turns
-    /// true.
+    /// `cpu_affinity` says; `tls` and `proxy_protocol` as [`Proxy::serve`]. Returns once every worker is
+    /// listening; the threads end after `stop` turns true.
     pub fn serve_workers(
         self: &Arc<Self>,
         addr: SocketAddr,
         workers: usize,
-        tls: Option<tokio_rustls::TlsAcceptor>,
+        (tls, proxy_protocol): (Option<tokio_rustls::TlsAcceptor>, bool),
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
         let placement = self.options.cpu_affinity.placement(workers.max(1), &usable_cpus());
@@ -145,7 +145,7 @@ impl Proxy {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    proxy.serve(listener, tls, stop).await;
+                    proxy.serve(listener, (tls, proxy_protocol), stop).await;
                 });
             })?;
             match ready_rx.recv() {

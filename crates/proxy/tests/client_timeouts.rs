@@ -16,7 +16,7 @@ async fn serve(header_timeout: Duration) -> (u16, tokio::sync::watch::Sender<boo
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let served = tokio::spawn(proxy.serve(listener, None, stop));
+    let served = tokio::spawn(proxy.serve(listener, (None, false), stop));
     (port, stop_tx, served)
 }
 

@@ -96,7 +96,7 @@ async fn response_phases_apply_and_logging_never_delays_the_response() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     std::mem::forget(stop_tx);
-    let _worker = proxy.serve_workers(([127, 0, 0, 1], port).into(), 1, None, stop).unwrap();
+    let _worker = proxy.serve_workers(([127, 0, 0, 1], port).into(), 1, (None, false), stop).unwrap();
 
     let reply = reqwest::get(format!("http://127.0.0.1:{port}/old")).await.unwrap();
     assert_eq!(reply.status(), 200);

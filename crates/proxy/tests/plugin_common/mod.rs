@@ -28,6 +28,6 @@ pub async fn listen(proxy: &Arc<Proxy>, tls: bool) -> u16 {
     // Never stopped: the listener lives as long as the test.
     std::mem::forget(stop_tx);
     let acceptor = tls.then(|| proxy.tls_acceptor(true).unwrap());
-    tokio::spawn(proxy.clone().serve(listener, acceptor, stop));
+    tokio::spawn(proxy.clone().serve(listener, (acceptor, false), stop));
     port
 }
