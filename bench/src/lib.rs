@@ -70,6 +70,7 @@ const KONG_HEADERS: &str = r#"
     proxy_set_header X-Forwarded-Path $uri;
     proxy_set_header X-Real-IP $remote_addr;
     proxy_set_header X-Kong-Request-Id $request_id;
+    proxy_set_header Via "1.1 kong/3.9.0";
     add_header X-Kong-Upstream-Latency 0;
     add_header X-Kong-Proxy-Latency 0;
     add_header Via "1.1 kong/3.9.0";

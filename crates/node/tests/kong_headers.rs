@@ -75,6 +75,11 @@ async fn default_headers_follow_whether_the_request_was_proxied() {
     assert_eq!(names(&found), expected);
     assert_eq!(value(&found, "via"), Some(format!("1.1 gatehouse/{version}").as_str()));
     assert_eq!(value(&found, "server"), Some(format!("gatehouse/{version}").as_str()));
+    // Upstream, Kong 3.8+ adds itself to the request's `Via` whatever `headers` says.
+    let client = reqwest::Client::new();
+    let request = client.get(format!("{}/", node.proxy_url())).header("host", "echo.test").header("via", "1.0 fred");
+    let echoed: serde_json::Value = request.send().await.expect("proxy").json().await.expect("json");
+    assert_eq!(echoed["headers"]["via"], format!("1.0 fred, 1.1 gatehouse/{version}"));
     // An upstream's own Server is left alone; its own `X-Kong-*` header sends the response through a
     // header map, with the same result.
     for path in ["/?respond_header=server:Demo", "/?respond_header=server:Demo&respond_header=x-kong-thing:1"] {
@@ -119,6 +124,9 @@ async fn each_header_can_be_switched_on_alone() {
     assert_eq!(names(&found), ["x-kong-response-latency"]);
 
     let node = node_with(Some("off"), &echo).await;
+    let request = reqwest::Client::new().get(format!("{}/", node.proxy_url())).header("host", "echo.test");
+    let echoed: serde_json::Value = request.send().await.expect("proxy").json().await.expect("json");
+    assert_eq!(echoed["headers"]["via"], format!("1.1 gatehouse/{}", env!("CARGO_PKG_VERSION")));
     for host in ["echo.test", "dead.test", "nowhere.test", "closed.test"] {
         let (_, found) = kong_headers(&node, host, "/").await;
         assert_eq!(names(&found), Vec::<&str>::new(), "{host}");

@@ -258,6 +258,7 @@ pub async fn handle(
         path: raw_path,
         prefix: prefix.as_deref(),
         request_id: options.request_id_upstream.then_some(request_id),
+        via: proxy.kong_headers.inbound_via(parts.version),
     };
     let client_version = parts.version;
     parts.version = hyper::Version::HTTP_11;

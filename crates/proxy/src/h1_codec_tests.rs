@@ -115,6 +115,7 @@ fn forwarded(trusted: bool) -> Forwarded<'static> {
         path: "/v1/a",
         prefix: Some("/v1"),
         request_id: Some("0123abcd"),
+        via: b"1.1 gatehouse/test",
     }
 }
 
@@ -169,6 +170,7 @@ fn encoded_forwarding_headers_match_the_header_map_path() {
         client.insert("x-kong-request-id", HeaderValue::from_static("spoofed"));
         client.insert("x-forwarded-prefix", HeaderValue::from_static("/spoofed"));
         client.insert("x-other", HeaderValue::from_static("kept"));
+        client.insert("via", HeaderValue::from_static("1.0 fred"));
         let f = forwarded(trusted);
         let mut out = Vec::new();
         encode_request_head(&mut out, &Head { method: &Method::GET, path: "/", headers: &client }, &f, (b"", 0));
@@ -184,6 +186,7 @@ fn encoded_forwarding_headers_match_the_header_map_path() {
         assert_eq!(encoded["x-kong-request-id"], "0123abcd", "the proxy's request id replaces the client's");
         assert_eq!(encoded.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(encoded["x-other"], "kept");
+        assert_eq!(encoded["via"], "1.0 fred, 1.1 gatehouse/test", "Kong 3.8+ adds itself to Via");
     }
 }
 

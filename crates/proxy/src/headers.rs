@@ -177,12 +177,15 @@ pub struct Forwarded<'a> {
     pub prefix: Option<&'a str>,
     /// The `X-Kong-Request-Id` to send (`headers_upstream`).
     pub request_id: Option<&'a str>,
+    /// The proxy's own entry for `Via` (`1.1 gatehouse/<version>`, by the client's HTTP version), after
+    /// the client's, as Kong 3.8+ sends it.
+    pub via: &'a [u8],
 }
 
 /// The headers [`Forwarded`] sets: a client's own values of these never reach the upstream, except
-/// `X-Forwarded-For`, which is extended, and the `X-Forwarded-*` ones a trusted client sent. A static: a
-/// `const` header name used in an expression is built and dropped again each time.
-static FORWARDED_NAMES: [HeaderName; 8] = [
+/// `X-Forwarded-For` and `Via`, which are extended, and the `X-Forwarded-*` ones a trusted client sent.
+/// A static: a `const` header name used in an expression is built and dropped again each time.
+static FORWARDED_NAMES: [HeaderName; 9] = [
     X_FORWARDED_FOR,
     X_REAL_IP,
     X_FORWARDED_PROTO,
@@ -191,11 +194,12 @@ static FORWARDED_NAMES: [HeaderName; 8] = [
     X_FORWARDED_PATH,
     X_FORWARDED_PREFIX,
     X_KONG_REQUEST_ID,
+    header::VIA,
 ];
 
 /// The lines of [`FORWARDED_NAMES`] up to their values, for encoders that write the lines themselves;
 /// spelled as Kong's nginx template spells them (`proxy_set_header X-Real-IP ...`).
-pub(crate) static FORWARDED_LINE_STARTS: [&[u8]; 8] = [
+pub(crate) static FORWARDED_LINE_STARTS: [&[u8]; 9] = [
     b"X-Forwarded-For: ",
     b"X-Real-IP: ",
     b"X-Forwarded-Proto: ",
@@ -204,6 +208,7 @@ pub(crate) static FORWARDED_LINE_STARTS: [&[u8]; 8] = [
     b"X-Forwarded-Path: ",
     b"X-Forwarded-Prefix: ",
     b"X-Kong-Request-Id: ",
+    b"Via: ",
 ];
 
 /// Whether `text` can be a header value as it is (visible ASCII, spaces and tabs).
@@ -220,23 +225,14 @@ impl Forwarded<'_> {
         const XFF: usize = 0;
         const REAL_IP: usize = 1;
         const REQUEST_ID: usize = 7;
+        const VIA: usize = 8;
         let mut ip_buffer = [0u8; 48];
         let ip = ip_text(self.client_ip, &mut ip_buffer);
-        // Kong extends any client's list (several headers read as one) with the peer's address.
-        let mut sent = headers.get_all(&FORWARDED_NAMES[XFF]).iter();
-        match sent.next() {
+        // Kong extends any client's list with the peer's address.
+        let mut peer_buffer = [0u8; 48];
+        match extended(headers, &FORWARDED_NAMES[XFF], || ip_text(self.peer_ip, &mut peer_buffer)) {
+            Some(list) => emit(XFF, Some(&list)),
             None => emit(XFF, Some(ip)),
-            Some(first) => {
-                let mut list = first.as_bytes().to_vec();
-                for more in sent {
-                    list.extend_from_slice(b", ");
-                    list.extend_from_slice(more.as_bytes());
-                }
-                let mut peer_buffer = [0u8; 48];
-                list.extend_from_slice(b", ");
-                list.extend_from_slice(ip_text(self.peer_ip, &mut peer_buffer));
-                emit(XFF, Some(&list));
-            }
         }
         let mut port_buffer = [0u8; 5];
         let port_text = decimal(self.port, &mut port_buffer);
@@ -258,20 +254,41 @@ impl Forwarded<'_> {
         if let Some(id) = self.request_id {
             emit(REQUEST_ID, Some(id.as_bytes()));
         }
+        match extended(headers, &FORWARDED_NAMES[VIA], || self.via) {
+            Some(list) => emit(VIA, Some(&list)),
+            None => emit(VIA, Some(self.via)),
+        }
     }
 
     /// Whether the client's header `name` is replaced or removed by what [`Forwarded::each`] emits.
     pub fn replaces(&self, headers: &HeaderMap, name: &HeaderName) -> bool {
-        // Every name of the list starts with `x-`: most headers are ruled out by their first bytes.
+        if name == header::VIA {
+            return true;
+        }
+        // The rest of the list starts with `x-`: most headers are ruled out by their first bytes.
         if !name.as_str().starts_with("x-") || !FORWARDED_NAMES.contains(name) {
             return false;
         }
-        let [xff, real_ip, .., request_id] = &FORWARDED_NAMES;
+        let [xff, real_ip, .., request_id, _via] = &FORWARDED_NAMES;
         if name == request_id {
             return self.request_id.is_some();
         }
         name == xff || name == real_ip || !(self.trusted && headers.contains_key(name))
     }
+}
+
+/// The client's `name` headers read as one list (as nginx reads repeated headers), with `tail` after
+/// them; `None` when the client sent none.
+fn extended<'t>(headers: &HeaderMap, name: &HeaderName, tail: impl FnOnce() -> &'t [u8]) -> Option<Vec<u8>> {
+    let mut sent = headers.get_all(name).iter();
+    let mut list = sent.next()?.as_bytes().to_vec();
+    for more in sent {
+        list.extend_from_slice(b", ");
+        list.extend_from_slice(more.as_bytes());
+    }
+    list.extend_from_slice(b", ");
+    list.extend_from_slice(tail());
+    Some(list)
 }
 
 /// Sets `X-Real-IP`, `X-Forwarded-{For,Proto,Host,Port,Path,Prefix}` and the request id on an upstream
@@ -444,6 +461,7 @@ mod tests {
             path: "/a/b",
             prefix: Some("/a"),
             request_id: None,
+            via: b"1.1 gatehouse/test",
         };
         set_forwarded(&mut h, &f);
         // As Kong: any client's X-Forwarded-For is extended, and X-Real-IP is always the client's address.

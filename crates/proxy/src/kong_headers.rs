@@ -49,6 +49,8 @@ pub(crate) struct KongHeaders {
     /// `proxy_http_version`.
     via_http: HeaderValue,
     via_grpc: HeaderValue,
+    /// `Via` towards the upstream for HTTP/1.0 clients (`1`: Kong prints LuaJIT's number 1.0).
+    via_http10: HeaderValue,
     server: HeaderValue,
 }
 
@@ -69,7 +71,17 @@ impl KongHeaders {
             shown,
             via_http: value(format!("1.1 gatehouse/{version}")),
             via_grpc: value(format!("2 gatehouse/{version}")),
+            via_http10: value(format!("1 gatehouse/{version}")),
             server: value(format!("gatehouse/{version}")),
+        }
+    }
+
+    /// The proxy's entry for the `Via` header sent upstream, by the client's HTTP version (Kong 3.8+).
+    pub fn inbound_via(&self, version: hyper::Version) -> &[u8] {
+        match version {
+            hyper::Version::HTTP_2 => self.via_grpc.as_bytes(),
+            hyper::Version::HTTP_10 | hyper::Version::HTTP_09 => self.via_http10.as_bytes(),
+            _ => self.via_http.as_bytes(),
         }
     }
 
