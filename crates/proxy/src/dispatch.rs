@@ -464,7 +464,7 @@ pub(crate) async fn send_with_client(
             })?,
     };
     let mut pick = first;
-    let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
+    let grpc = service.is_grpc();
     let bodiless = request.body().is_end_stream();
     let deadline = head_deadline(to, bodiless).unwrap_or(Duration::MAX / 4);
     crate::headers::set_forwarded(request.headers_mut(), &to.forwarded);

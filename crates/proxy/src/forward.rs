@@ -310,7 +310,7 @@ pub async fn handle(
         Box::pin(dispatch::send_with_client(proxy, request, &destination, first)).await
     };
     let latencies = (upstream_started.elapsed(), proxy_latency);
-    let grpc = matches!(service.protocol.as_str(), "grpc" | "grpcs");
+    let grpc = service.is_grpc();
     let dispatch::Answer { mut response, fields, pick } = match result {
         Ok(answer) => answer,
         Err(e) => {

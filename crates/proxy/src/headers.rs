@@ -2,12 +2,13 @@
 //! trusting a client's own values only when it is in `trusted_ips`.
 
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 // Header names built once: a `&str` name is parsed and validated on every map operation.
 pub const X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
@@ -277,15 +278,23 @@ impl Forwarded<'_> {
     }
 }
 
-/// The client's `name` headers read as one list (as nginx reads repeated headers), with `tail` after
-/// them; `None` when the client sent none.
-fn extended<'t>(headers: &HeaderMap, name: &HeaderName, tail: impl FnOnce() -> &'t [u8]) -> Option<Vec<u8>> {
+/// The client's `name` headers read as one list, as nginx reads repeated headers: a single one as it
+/// is, several joined with `, ` (the last one last); `None` when the client sent none.
+pub(crate) fn joined<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<Cow<'h, [u8]>> {
     let mut sent = headers.get_all(name).iter();
-    let mut list = sent.next()?.as_bytes().to_vec();
-    for more in sent {
+    let first = sent.next()?.as_bytes();
+    let Some(second) = sent.next() else { return Some(Cow::Borrowed(first)) };
+    let mut list = first.to_vec();
+    for more in std::iter::once(second).chain(sent) {
         list.extend_from_slice(b", ");
         list.extend_from_slice(more.as_bytes());
     }
+    Some(Cow::Owned(list))
+}
+
+/// The client's `name` list ([`joined`]) with `tail` after it; `None` when the client sent none.
+fn extended<'t>(headers: &HeaderMap, name: &HeaderName, tail: impl FnOnce() -> &'t [u8]) -> Option<Vec<u8>> {
+    let mut list = joined(headers, name)?.into_owned();
     list.extend_from_slice(b", ");
     list.extend_from_slice(tail());
     Some(list)

@@ -4,12 +4,9 @@
 //! sees, logs, hashes and rate-limits the real client rather than the balancer. The peer itself stays
 //! what decides trust in `X-Forwarded-*` and is what `X-Forwarded-For` is extended with, as in Kong.
 
-use crate::headers::is_trusted;
+use crate::headers::{is_trusted, joined, X_FORWARDED_FOR, X_REAL_IP};
 use hyper::header::{HeaderMap, HeaderName};
 use std::net::{IpAddr, SocketAddr};
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Where the address of a trusted peer's client is read (`real_ip_header`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,18 +65,7 @@ pub(crate) fn client_ip(
     match &real_ip.source {
         RealIpSource::ProxyProtocol => proxy_protocol.unwrap_or(peer),
         RealIpSource::Header(name) => headers.get(name).map_or(peer, |value| walk(value.as_bytes())),
-        RealIpSource::ForwardedFor => {
-            let mut values = headers.get_all(X_FORWARDED_FOR).iter();
-            let Some(first) = values.next() else { return peer };
-            let Some(second) = values.next() else { return walk(first.as_bytes()) };
-            // Several headers read as one list, as nginx reads them (the last one last).
-            let mut joined = first.as_bytes().to_vec();
-            for more in std::iter::once(second).chain(values) {
-                joined.extend_from_slice(b", ");
-                joined.extend_from_slice(more.as_bytes());
-            }
-            walk(&joined)
-        }
+        RealIpSource::ForwardedFor => joined(headers, &X_FORWARDED_FOR).map_or(peer, |list| walk(&list)),
     }
 }
 

@@ -10,6 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// Whether `protocol` is a service protocol whose requests go over h2 (`grpc`, `grpcs`).
+fn is_grpc(protocol: &str) -> bool {
+    matches!(protocol, "grpc" | "grpcs")
+}
+
 /// A service as the proxy needs it, with its upstream address pre-rendered.
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
@@ -51,6 +56,11 @@ fn millis(entity: &Map<String, Value>, field: &str) -> Duration {
 }
 
 impl ServiceSpec {
+    /// gRPC services go over h2 through hyper's client, and Kong's `Via` says `2` for them.
+    pub fn is_grpc(&self) -> bool {
+        is_grpc(&self.protocol)
+    }
+
     /// Reads a service entity as stored by the Admin API.
     pub fn from_entity(entity: &Map<String, Value>) -> Result<ServiceSpec, String> {
         let id = entity
@@ -67,7 +77,7 @@ impl ServiceSpec {
         let host_header = if default_port { bracketed.clone() } else { format!("{bracketed}:{port}") };
         let scheme = if matches!(protocol.as_str(), "https" | "grpcs") { "https" } else { "http" };
         let address = crate::balancer::parse_ip(&host).map(|ip| std::net::SocketAddr::new(ip, port));
-        let resolve_per_request = address.is_none() && !matches!(protocol.as_str(), "grpc" | "grpcs");
+        let resolve_per_request = address.is_none() && !is_grpc(&protocol);
         Ok(ServiceSpec {
             id,
             address,
