@@ -5,8 +5,9 @@
 //! each proxy's CPU time per request (user and kernel, steadier than requests/s on a shared machine), and
 //! the node's RSS idle and with 10,000 routes. Another table splits the machine's CPU per request between
 //! the client (wrk), the upstream and the proxy, which shows how much of each request's cost the proxy's
-//! own code can change. Each setting runs `BENCH_ROUNDS` (5) rounds of one run of each proxy, the order
-//! rotating from round to round; the median round by ratio is reported.
+//! own code can change. Each setting runs `BENCH_ROUNDS` (7) rounds of one run of each proxy, the order
+//! rotating from round to round; the median round by ratio is reported, with how many rounds Gatehouse
+//! was ahead on requests/s, on p99 and on CPU per request.
 //!
 //! Run with `bench/proxy` (needs `nginx` and `wrk`; the script installs them with apt when missing).
 
@@ -78,16 +79,16 @@ fn measure(url: &str, (pids, upstream): (&[u32], &[u32]), seconds: u32, connecti
 }
 
 /// Requests/s, p99 and CPU per request of a reference proxy and Gatehouse, one row per route count.
-fn print_ratio_table(reference: &str, rows: &[(usize, (Measured, Measured, String))]) {
+fn print_ratio_table(reference: &str, rows: &[(usize, Compared)]) {
     println!(
         "| routes | {reference} req/s | gatehouse req/s | ratio | every round | {reference} p99 | gatehouse p99 \
-         | {reference} CPU/req | gatehouse CPU/req |"
+         | {reference} CPU/req | gatehouse CPU/req | rounds ahead: req/s, p99, CPU/req |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for (routes, (theirs, ours, every)) in rows {
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (routes, Compared { theirs, ours, every, ahead }) in rows {
         let (n, g) = (theirs.run, ours.run);
         println!(
-            "| {routes} | {:.0} | {:.0} | {:.2}x | {every} | {:.2} ms | {:.2} ms | {} | {} |",
+            "| {routes} | {:.0} | {:.0} | {:.2}x | {every} | {:.2} ms | {:.2} ms | {} | {} | {ahead} |",
             n.rps,
             g.rps,
             g.rps / n.rps,
@@ -100,13 +101,33 @@ fn print_ratio_table(reference: &str, rows: &[(usize, (Measured, Measured, Strin
 }
 
 /// The reference side (`against`: 0 plain nginx, 1 nginx with Kong's headers) and Gatehouse in the
-/// median round by their ratio, and every round's ratio.
-fn median_round(measured: &mut [[Measured; 3]], against: usize) -> (Measured, Measured, String) {
+/// median round by their ratio, every round's ratio, and in how many rounds Gatehouse was ahead on
+/// requests/s, on p99 and on CPU per request: one round swings with the machine, the counts show
+/// whether the median's side is the usual one.
+fn median_round(measured: &mut [[Measured; 3]], against: usize) -> Compared {
     let ratio = |round: &[Measured; 3]| round[2].run.rps / round[against].run.rps;
     measured.sort_by(|a, b| ratio(a).total_cmp(&ratio(b)));
     let every: Vec<String> = measured.iter().map(|round| format!("{:.2}x", ratio(round))).collect();
+    let cpu = |m: &Measured| m.cpu_per_request.0 + m.cpu_per_request.1;
+    let ahead = |test: &dyn Fn(&Measured, &Measured) -> bool| {
+        let count = measured.iter().filter(|round| test(&round[2], &round[against])).count();
+        format!("{count}/{}", measured.len())
+    };
+    let counts = [
+        ahead(&|ours, theirs| ours.run.rps >= theirs.run.rps),
+        ahead(&|ours, theirs| ours.run.p99_ms <= theirs.run.p99_ms),
+        ahead(&|ours, theirs| cpu(ours) <= cpu(theirs)),
+    ];
     let median = &measured[measured.len() / 2];
-    (median[against], median[2], every.join(", "))
+    Compared { theirs: median[against], ours: median[2], every: every.join(", "), ahead: counts.join(", ") }
+}
+
+/// A reference proxy and Gatehouse in the median round, with every round's ratio and the rounds ahead.
+struct Compared {
+    theirs: Measured,
+    ours: Measured,
+    every: String,
+    ahead: String,
 }
 
 #[tokio::main]
@@ -115,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
         PathBuf::from(std::env::var("GATEHOUSE_BIN").context("set GATEHOUSE_BIN to a release gatehouse binary")?);
     let seconds: u32 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let connections: u32 = std::env::var("BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5).max(1);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(7).max(1);
     let (mut rows, mut kong_rows) = (Vec::new(), Vec::new());
     let mut memory = Vec::new();
     for routes in [1usize, 10_000] {
@@ -179,7 +200,11 @@ async fn main() -> anyhow::Result<()> {
     println!();
     print_ratio_table("nginx", &rows);
     println!();
-    println!("CPU/req: the proxy's CPU time (user + kernel, all its threads) over the run, per request.");
+    println!(
+        "CPU/req: the proxy's CPU time (user + kernel, all its threads) over the run, per request. Rounds \
+         ahead: in how many rounds Gatehouse had at least the requests/s, at most the p99 and at most the \
+         CPU per request of the other proxy."
+    );
     println!();
     println!(
         "Against nginx doing the header work of Kong's nginx template (X-Forwarded-*, X-Real-IP and \
@@ -192,7 +217,8 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| routes | proxy under test | client (wrk) | upstream | proxy | proxy's share |");
     println!("|---|---|---|---|---|---|");
-    for ((routes, (nginx, ours, _)), (_, (kong, _, _))) in rows.iter().zip(&kong_rows) {
+    for ((routes, plain), (_, kong)) in rows.iter().zip(&kong_rows) {
+        let (nginx, ours, kong) = (&plain.theirs, &plain.ours, &kong.theirs);
         for (name, side) in [("nginx", nginx), ("nginx + Kong's headers", kong), ("gatehouse", ours)] {
             let total = |(u, k): (f64, f64)| u + k;
             let all = total(side.client_cpu) + total(side.upstream_cpu) + total(side.cpu_per_request);
