@@ -262,6 +262,11 @@ async fn oversized_heads_get_kongs_answers(connect: &Connect) {
         let message = if status == 400 { "Request header or cookie too large" } else { "URI too long" };
         let body = String::from_utf8_lossy(&reply.body).into_owned();
         assert!(body.starts_with(&format!("{message}\n")), "{body}");
+        // Kong's error handler exits through its header filter: the headers of a response it made.
+        assert!(reply.header("server").is_some_and(|v| v.starts_with("gatehouse/")), "{:?}", reply.headers);
+        assert!(reply.header("x-kong-response-latency").is_some(), "{:?}", reply.headers);
+        assert_eq!(reply.header("x-kong-request-id").map(str::len), Some(32), "{:?}", reply.headers);
+        assert!(body.contains(reply.header("x-kong-request-id").unwrap_or("-")), "{body}");
         assert!(client.closed().await);
     }
 }

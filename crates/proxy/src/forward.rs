@@ -543,7 +543,7 @@ fn with_request_id_if(response: Response<ProxyBody>, request_id: &str, wanted: b
 }
 
 /// The headers of a response the proxy made before proxying (see `kong_headers`).
-fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy, started: Instant) -> Reply {
+pub(crate) fn finish(mut response: Response<ProxyBody>, request_id: &str, proxy: &Proxy, started: Instant) -> Reply {
     proxy.kong_headers.add_unproxied(response.headers_mut(), started.elapsed());
     with_request_id_if(response, request_id, proxy.options.request_id_downstream)
 }

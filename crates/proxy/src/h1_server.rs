@@ -159,10 +159,13 @@ pub(crate) async fn serve<S: ClientIo>(client: Client, stream: S, hand_over: Han
                 return;
             }
             Err(Stop::TooLarge(error)) => {
-                // Nothing of the request can be trusted, not even its Accept: the default error format.
-                let page =
-                    error.response(forward::new_request_id().as_str(), &ErrorRequest::without_head(&proxy.options));
-                let _ = conn.writer.write(&mut conn.stream, Reply::Full(page), false, false).await;
+                // Nothing of the request can be trusted, not even its Accept: the default error format,
+                // with the headers of any response made before proxying (Kong's error handler exits
+                // through its header filter).
+                let id = forward::new_request_id();
+                let page = error.response(id.as_str(), &ErrorRequest::without_head(&proxy.options));
+                let page = forward::finish(page, id.as_str(), proxy, Instant::now().into_std());
+                let _ = conn.writer.write(&mut conn.stream, page, false, false).await;
                 return;
             }
             Err(Stop::HandOver) => {
