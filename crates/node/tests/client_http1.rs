@@ -235,8 +235,8 @@ async fn requests_hyper_serves_continue_the_same_connection() {
     assert_eq!(reply.json()["path"], "/old");
     assert!(old.closed().await);
 
-    // A malformed head and a target the URI type refuses: 400, nothing reaches the upstream.
-    for bad in ["GET / HTTP/1.1\r\nno colon\r\n\r\n", "GET /<a> HTTP/1.1\r\nHost: client.test\r\n\r\n"] {
+    // A malformed head and a target in neither origin nor absolute form: 400, nothing reaches the upstream.
+    for bad in ["GET / HTTP/1.1\r\nno colon\r\n\r\n", "GET a/b HTTP/1.1\r\nHost: client.test\r\n\r\n"] {
         let mut client = RawClient::connect(node.proxy_port).await;
         client.send(bad).await;
         assert_eq!(client.response(false).await.status_line, "HTTP/1.1 400 Bad Request", "{bad:?}");
@@ -269,6 +269,33 @@ async fn oversized_heads_get_kongs_answers(connect: &Connect) {
         assert!(body.contains(reply.header("x-kong-request-id").unwrap_or("-")), "{body}");
         assert!(client.closed().await);
     }
+}
+
+/// Targets nginx takes as they come but the `http` crate refuses (`<`, `>`, a backtick; `"` in a query)
+/// are routed on their decoded path, as Kong's `normalize` does, and go upstream escaped, as Kong's
+/// `escape` sends them.
+#[tokio::test]
+async fn targets_nginx_takes_as_they_come_are_routed_and_escaped() {
+    let echo = EchoServer::start().await.expect("echo");
+    let node = node_with_echo(&echo).await;
+    node.create("/services", json!({"name": "odd", "url": format!("{}/odd-service", echo.url())})).await;
+    node.create(
+        "/services/odd/routes",
+        json!({"hosts": ["client.test"], "paths": ["~/odd/a<b>`$"], "strip_path": false}),
+    )
+    .await;
+    let mut client = RawClient::connect(node.proxy_port).await;
+    client.send("GET /odd/a<b>` HTTP/1.1\r\nHost: client.test\r\n\r\n").await;
+    let reply = client.response(false).await;
+    assert_eq!(reply.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(reply.json()["path"], "/odd-service/odd/a%3Cb%3E%60", "{}", reply.json());
+    client.send("GET /plain/x<y>?q=\"<b>\"&r=1 HTTP/1.1\r\nHost: client.test\r\n\r\n").await;
+    let reply = client.response(false).await;
+    assert_eq!(reply.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(reply.json()["uri"], "/plain/x%3Cy%3E?q=%22%3Cb%3E%22&r=1", "{}", reply.json());
+    // Still a 400: a target in neither origin nor absolute form.
+    client.send("GET plain HTTP/1.1\r\nHost: client.test\r\n\r\n").await;
+    assert_eq!(client.response(false).await.status_line, "HTTP/1.1 400 Bad Request");
 }
 
 #[tokio::test]

@@ -97,8 +97,19 @@ fn parse_request(buf: &mut BytesMut, line_limit: usize) -> Parsed {
     }
     let count = spans.len();
     let target = Span::of(base, path.as_bytes());
+    let origin_form = path.starts_with('/');
     let head = buf.split_to(length).freeze();
-    let Ok(uri) = Uri::from_maybe_shared(head.slice(target.range())) else { return Parsed::Invalid };
+    let uri = match Uri::from_maybe_shared(head.slice(target.range())) {
+        Ok(uri) => uri,
+        Err(_) => match escaped_target(&head[target.range()]) {
+            Some(uri) => uri,
+            None => return Parsed::Invalid,
+        },
+    };
+    // nginx takes an origin-form or an absolute-form target only (`GET host` is a 400, not a host).
+    if uri.scheme().is_none() && !origin_form {
+        return Parsed::Invalid;
+    }
     // Room for what the proxy adds on the way (Host, forwarding headers go straight into the encoding).
     let mut headers = HeaderMap::with_capacity(count + 2);
     for &header in &spans {
@@ -110,6 +121,24 @@ fn parse_request(buf: &mut BytesMut, line_limit: usize) -> Parsed {
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
     Parsed::Request(request, keep_alive)
+}
+
+/// A request target the `http` crate refuses but nginx takes as it comes (`<`, `>` and `` ` `` anywhere,
+/// `"`, `\` and `^` in the query), with every byte outside the set Kong's `escape` keeps percent-encoded.
+/// Kong answers such a request: its router decodes these bytes again (`normalize`), as ours does, and its
+/// `escape` encodes them the same way on the path it sends upstream. (Kong sends the query string as it
+/// came; here it goes encoded, which a server decoding it reads the same.)
+fn escaped_target(target: &[u8]) -> Option<Uri> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let keep = |b: u8| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b);
+    let mut escaped = Vec::with_capacity(target.len() + 32);
+    for &b in target {
+        match keep(b) {
+            true => escaped.push(b),
+            false => escaped.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+        }
+    }
+    Uri::from_maybe_shared(Bytes::from(escaped)).ok()
 }
 
 /// One client connection and its buffers, reused from request to request.

@@ -65,10 +65,20 @@ fn a_partial_head_waits_for_more() {
 }
 
 #[test]
-fn a_target_the_uri_type_rejects_is_a_bad_request() {
-    // httparse takes these targets; `http::Uri` does not (hyper answers them with 400 too).
-    assert!(matches!(parse(b"GET /<a> HTTP/1.1\r\n\r\n").0, Parsed::Invalid));
+fn a_target_nginx_takes_but_the_uri_type_refuses_is_escaped() {
+    // httparse and nginx take these targets, `http::Uri` does not: served with Kong's escaping.
+    let (request, _, _) = served("GET /a<b>/`x`/café?q=é<&r=\"^\\ HTTP/1.1\r\nHost: a\r\n\r\n".as_bytes());
+    assert_eq!(request.uri().path(), "/a%3Cb%3E/%60x%60/caf%C3%A9");
+    assert_eq!(request.uri().query(), Some("q=%C3%A9%3C&r=%22%5E%5C"));
+    // Targets the URI type takes keep their bytes as they came.
+    let (request, _, _) = served("GET /a|b/café?q={}| HTTP/1.1\r\n\r\n".as_bytes());
+    assert_eq!(request.uri().path(), "/a|b/caf\u{e9}");
+    assert_eq!(request.uri().query(), Some("q={}|"));
+    // Neither origin nor absolute form: 400 (nginx's too).
     assert!(matches!(parse(b"GET a/b HTTP/1.1\r\n\r\n").0, Parsed::Invalid));
+    assert!(matches!(parse(b"GET host HTTP/1.1\r\n\r\n").0, Parsed::Invalid));
+    let (request, _, _) = served(b"GET http://a.test/x?y HTTP/1.1\r\n\r\n");
+    assert_eq!((request.uri().host(), request.uri().path()), (Some("a.test"), "/x"));
 }
 
 #[test]
