@@ -124,20 +124,14 @@ fn parse_request(buf: &mut BytesMut, line_limit: usize) -> Parsed {
 }
 
 /// A request target the `http` crate refuses but nginx takes as it comes (`<`, `>` and `` ` `` anywhere,
-/// `"`, `\` and `^` in the query), with every byte outside the set Kong's `escape` keeps percent-encoded.
-/// Kong answers such a request: its router decodes these bytes again (`normalize`), as ours does, and its
-/// `escape` encodes them the same way on the path it sends upstream. (Kong sends the query string as it
-/// came; here it goes encoded, which a server decoding it reads the same.)
+/// `"`, `\` and `^` in the query), percent-encoded by Kong's `escape` (the router's, which also encodes
+/// every upstream path). Kong answers such a request: its router decodes these bytes again
+/// (`normalize`), as ours does, and its `escape` encodes them the same way on the path it sends
+/// upstream. (Kong sends the query string as it came; here it goes encoded, which a server decoding it
+/// reads the same.)
 fn escaped_target(target: &[u8]) -> Option<Uri> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let keep = |b: u8| b.is_ascii_alphanumeric() || b"!#$&'()*+,/:;=?@[]-_.~%".contains(&b);
-    let mut escaped = Vec::with_capacity(target.len() + 32);
-    for &b in target {
-        match keep(b) {
-            true => escaped.push(b),
-            false => escaped.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
-        }
-    }
+    // httparse took the target as text, so it is UTF-8.
+    let escaped = gatehouse_router::escape(std::str::from_utf8(target).ok()?).into_owned();
     Uri::from_maybe_shared(Bytes::from(escaped)).ok()
 }
 
@@ -193,7 +187,7 @@ pub(crate) async fn serve<S: ClientIo>(client: Client, stream: S, hand_over: Han
                 // through its header filter).
                 let id = forward::new_request_id();
                 let page = error.response(id.as_str(), &ErrorRequest::without_head(&proxy.options));
-                let page = forward::finish(page, id.as_str(), proxy, Instant::now().into_std());
+                let page = forward::finish(page, id.as_str(), proxy, std::time::Instant::now());
                 let _ = conn.writer.write(&mut conn.stream, page, false, false).await;
                 return;
             }
